@@ -1,0 +1,162 @@
+"""Command line: python -m t2ilib quickstart | prepare | embed | train | sample
+
+Every step takes paths and a preset (or a config.json), never hidden globals:
+
+    python -m t2ilib quickstart                       # built-in shapes dataset, CPU, a few minutes
+    python -m t2ilib prepare --preset colab --data-dir /content/drive/MyDrive/t2ilib
+    python -m t2ilib embed   --preset colab --data-dir /content/drive/MyDrive/t2ilib
+    python -m t2ilib train   --preset colab --data-dir ... --run-dir /content/drive/MyDrive/t2ilib/runs/stage1
+    python -m t2ilib sample  --run-dir runs/quickstart --caption "a red circle at the top on a black background"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+def _config_from_args(args):
+    from t2ilib.config import RunConfig, preset
+
+    config = RunConfig.load(args.config) if getattr(args, "config", None) else preset(args.preset)
+    overrides = {}
+    if getattr(args, "data_dir", None):
+        overrides["data.data_dir"] = args.data_dir
+    if getattr(args, "dataset", None):
+        overrides["data.dataset"] = args.dataset
+    if getattr(args, "epochs", None) is not None:
+        overrides["train.epochs"] = args.epochs
+    for item in getattr(args, "set", None) or []:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)  # numbers, true/false, null, lists
+        except json.JSONDecodeError:
+            overrides[key] = value  # plain strings: --set model.last_activation=selu
+    return config.replace(**overrides) if overrides else config
+
+
+def _add_config_arguments(parser, default_preset="quickstart"):
+    from t2ilib.config import PRESETS
+
+    parser.add_argument("--preset", default=default_preset, choices=PRESETS, help="settings preset (default: %(default)s)")
+    parser.add_argument("--config", help="a config.json to use instead of a preset")
+    parser.add_argument("--data-dir", help="folder for datasets, caches and embeddings (default: ./t2ilib_data)")
+    parser.add_argument("--dataset", help="'shapes' (built-in), 'flickr8k', or a path to a Flickr8k-format folder")
+    parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                        help="override one setting, e.g. --set train.batch_size=32 (repeatable)")
+
+
+def cmd_prepare(args):
+    from t2ilib.data.prepare import prepare_data
+
+    config = _config_from_args(args)
+    prepared = prepare_data(config.data)
+    counts = prepared.captions["split"].value_counts()
+    print(f"Dataset {prepared.root}: {len(prepared.captions)} captions of {prepared.captions['image'].nunique()} images.")
+    print("Split: " + ", ".join(f"{name} {counts.get(name, 0)}" for name in ("train", "validation", "test")))
+    print(f"Split CSVs: {prepared.work_dir / 'splits'}; image cache: {prepared.cache.path} {prepared.cache.array.shape}")
+
+
+def cmd_embed(args):
+    from t2ilib.data.prepare import prepare_data
+    from t2ilib.training.stage1 import embed_all_captions
+
+    config = _config_from_args(args)
+    prepared = prepare_data(config.data)
+    encoder, embeddings = embed_all_captions(config, prepared)
+    print(f"Embedded {len(embeddings)} captions with {encoder.cache_key()}: {embeddings.shape[1]} dimensions, "
+          f"cached in {prepared.work_dir / 'embeddings'}.")
+
+
+def cmd_train(args):
+    from t2ilib.training.stage1 import summarize, train_stage1
+
+    config = _config_from_args(args)
+    run_dir = Path(args.run_dir or Path("runs") / config.name)
+    started = time.time()
+    metrics = train_stage1(config, run_dir, verbose=args.verbose, allow_config_change=args.allow_config_change)
+    print(f"\nRun directory: {run_dir}  ({time.time() - started:.0f} s)")
+    print(f"  samples: {run_dir / 'samples'}   losses: {run_dir / 'loss_curves.png'}   metrics: {run_dir / 'metrics.json'}")
+    print(summarize(metrics))
+    return metrics
+
+
+def cmd_quickstart(args):
+    args.preset = args.preset or "quickstart"
+    print("t2ilib quickstart: built-in shapes dataset -> splits -> word2vec embeddings -> Stage-I StackGAN on the CPU.")
+    cmd_train(args)
+
+
+def cmd_sample(args):
+    from t2ilib.training.stage1 import generate
+    from t2ilib.viz import save_sample_grid
+
+    captions = args.caption or ["a red circle at the top on a black background",
+                                "a blue square in the middle on a white background",
+                                "a yellow triangle at the bottom on a gray background"]
+    images = generate(args.run_dir, captions, num_per_caption=args.num, seed=args.seed)
+    out = Path(args.out or Path(args.run_dir) / "samples" / "sample.png")
+    save_sample_grid(images, captions, out)
+    print(f"Wrote {out} ({len(captions)} captions x {args.num} samples).")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m t2ilib", description="t2ilib: text-to-image course kit.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    quick = commands.add_parser("quickstart", help="prepare, embed and train Stage-I on the built-in dataset")
+    _add_config_arguments(quick)
+    quick.add_argument("--run-dir", default="runs/quickstart", help="run directory (default: %(default)s)")
+    quick.add_argument("--epochs", type=int, help="override the number of epochs")
+    quick.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bar, 2 one line per epoch")
+    quick.add_argument("--allow-config-change", action="store_true", help="resume even if settings changed")
+    quick.set_defaults(func=cmd_quickstart)
+
+    prepare = commands.add_parser("prepare", help="read the dataset, write split CSVs, build the image cache")
+    _add_config_arguments(prepare)
+    prepare.set_defaults(func=cmd_prepare)
+
+    embed = commands.add_parser("embed", help="embed every caption with the configured text encoder (cached)")
+    _add_config_arguments(embed)
+    embed.set_defaults(func=cmd_embed)
+
+    train = commands.add_parser("train", help="train (or resume) StackGAN Stage-I into a run directory")
+    _add_config_arguments(train)
+    train.add_argument("--run-dir", help="run directory (default: runs/<config name>); resumes if it has checkpoints")
+    train.add_argument("--epochs", type=int, help="override the number of epochs")
+    train.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bar, 2 one line per epoch")
+    train.add_argument("--allow-config-change", action="store_true", help="resume even if settings changed")
+    train.set_defaults(func=cmd_train)
+
+    sample = commands.add_parser("sample", help="generate images for captions from a trained run directory")
+    sample.add_argument("--run-dir", required=True)
+    sample.add_argument("--caption", action="append", help="a caption (repeatable)")
+    sample.add_argument("--num", type=int, default=4, help="images per caption")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--out", help="output PNG (default: <run-dir>/samples/sample.png)")
+    sample.set_defaults(func=cmd_sample)
+    return parser
+
+
+def main(argv=None) -> int:
+    _quiet_tensorflow()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    for noisy in ("gensim", "sentence_transformers", "tensorflow", "absl", "h5py", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.func(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return result if isinstance(result, int) else 0

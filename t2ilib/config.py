@@ -1,0 +1,165 @@
+"""One config object per run: every knob in one place, saved as `config.json` beside the run.
+
+Presets:
+- `tiny`: CPU tests, seconds. Tiny widths, 32x32 images.
+- `quickstart`: the built-in shapes dataset on a CPU in a few minutes, 64x64 images.
+- `colab`: the StackGAN+BERT report's best setting (seed 000): BERT sentence embeddings,
+  batch 128, Adam 2e-4, LeakyReLU in the generator's last hidden layer, official widths.
+- `official`: the StackGAN paper (Zhang et al. 2017): batch 64, Adam 2e-4 for both networks,
+  lr halved every 50 epochs (official TF code), 600 epochs.
+
+A config is plain data: `RunConfig.to_dict()` / `RunConfig.from_dict()` round-trip through JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "shapes"  # "shapes" (built-in, generated) or a path to a Flickr8k-format folder
+    data_dir: str = "t2ilib_data"  # where generated datasets, splits, caches and embeddings go
+    split_rule: str = "reports"  # "reports": captions #1-#4 train, #0 -> 90% validation / 10% test; "official": image lists
+    image_size: int = 64  # size the generator produces (Stage-I: 64)
+    shapes_num_images: int = 600  # size of the built-in dataset
+    shapes_seed: int = 0
+    augment: bool = True  # resize to 76/64 of image_size, random crop, random horizontal flip
+    flip: bool = True
+
+
+@dataclass
+class TextConfig:
+    encoder: str = "word2vec"  # "word2vec" (trained here, offline) or "sentence-transformers"
+    model_name: str = "bert-base-nli-mean-tokens"  # sentence-transformers model name or local path
+    word2vec_dim: int = 128
+    word2vec_epochs: int = 50
+    batch_size: int = 64  # encoding batch size
+
+
+@dataclass
+class ModelConfig:
+    condition_dim: int = 128  # Ng, size of the conditioning-augmentation code
+    noise_dim: int = 100  # Nz
+    generator_width: int = 128  # gf
+    discriminator_width: int = 64  # df
+    last_activation: str = "relu"  # activation of the generator's last hidden (64x64) block: relu | leaky_relu | selu
+    joint_kernel_size: int = 3  # discriminator's image+text conv: 3 (PyTorch port) or 1 (official TF)
+    kl_weight: float = 2.0  # weight of KL(N(mu, sigma) || N(0, I)) in the generator loss
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 64
+    epochs: int = 600
+    optimizer: str = "adam"  # adam | rmsprop | adadelta
+    learning_rate: float = 2e-4
+    beta_1: float = 0.5
+    lr_decay_epochs: int = 50  # halve the learning rate every this many epochs (0 = constant)
+    seed: int = 0
+    checkpoint_every_epochs: int = 1
+    max_to_keep: int = 3
+    num_sample_captions: int = 8  # rows of the fixed sample grid
+    num_sample_noise: int = 6  # columns of the fixed sample grid
+    steps_per_epoch: int | None = None  # None = one pass over the training captions
+    fidelity_samples: int = 240  # generated images scored by the shapes fidelity metric at the end
+
+
+@dataclass
+class RunConfig:
+    name: str = "stage1"
+    data: DataConfig = field(default_factory=DataConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RunConfig":
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"Unknown config sections {sorted(unknown)}; expected name, data, text, model, train.")
+        sections = {"data": DataConfig, "text": TextConfig, "model": ModelConfig, "train": TrainConfig}
+        kwargs = {}
+        for key, value in values.items():
+            if key in sections:
+                kwargs[key] = _build_section(sections[key], value, key)
+            else:
+                kwargs[key] = value
+        return cls(**kwargs)
+
+    def save(self, path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path) -> "RunConfig":
+        path = Path(path)
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except (json.JSONDecodeError, TypeError, ValueError) as error:
+            raise ValueError(f"{path}: not a valid t2ilib run config ({error}).") from error
+
+    def replace(self, **overrides) -> "RunConfig":
+        """A copy with dotted overrides, e.g. `config.replace(**{"train.epochs": 5})`."""
+        values = self.to_dict()
+        for dotted, value in overrides.items():
+            section, _, key = dotted.rpartition(".")
+            target = values[section] if section else values
+            if key not in target:
+                raise ValueError(f"Unknown config key {dotted!r}.")
+            target[key] = value
+        return RunConfig.from_dict(values)
+
+
+def _build_section(section_cls, values: dict, section_name: str):
+    known = {f.name for f in dataclasses.fields(section_cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"Unknown keys {sorted(unknown)} in config section {section_name!r}; known keys: {sorted(known)}.")
+    return section_cls(**values)
+
+
+def preset(name: str) -> RunConfig:
+    """Return a fresh RunConfig for a named preset: tiny, quickstart, colab or official."""
+    if name == "tiny":
+        return RunConfig(
+            name="tiny",
+            data=DataConfig(image_size=32, shapes_num_images=40),
+            text=TextConfig(word2vec_dim=16, word2vec_epochs=5),
+            model=ModelConfig(condition_dim=8, noise_dim=8, generator_width=8, discriminator_width=8),
+            train=TrainConfig(batch_size=8, epochs=2, steps_per_epoch=3, lr_decay_epochs=0,
+                              num_sample_captions=4, num_sample_noise=3, fidelity_samples=16),
+        )
+    if name == "quickstart":
+        return RunConfig(
+            name="quickstart",
+            data=DataConfig(image_size=64, shapes_num_images=600),
+            text=TextConfig(word2vec_dim=64, word2vec_epochs=30),
+            model=ModelConfig(condition_dim=32, noise_dim=32, generator_width=32, discriminator_width=16),
+            train=TrainConfig(batch_size=64, epochs=10, learning_rate=2e-4, lr_decay_epochs=0),
+        )
+    if name == "colab":
+        return RunConfig(
+            name="colab",
+            data=DataConfig(dataset="flickr8k", image_size=64),
+            text=TextConfig(encoder="sentence-transformers", model_name="bert-base-nli-mean-tokens"),
+            model=ModelConfig(last_activation="leaky_relu"),
+            train=TrainConfig(batch_size=128, epochs=600, learning_rate=2e-4, lr_decay_epochs=50),
+        )
+    if name == "official":
+        return RunConfig(
+            name="official",
+            data=DataConfig(dataset="flickr8k", image_size=64),
+            text=TextConfig(encoder="sentence-transformers", model_name="bert-base-nli-mean-tokens"),
+            model=ModelConfig(),
+            train=TrainConfig(batch_size=64, epochs=600, learning_rate=2e-4, lr_decay_epochs=50),
+        )
+    raise ValueError(f"Unknown preset {name!r}; choose one of: tiny, quickstart, colab, official.")
+
+
+PRESETS = ("tiny", "quickstart", "colab", "official")

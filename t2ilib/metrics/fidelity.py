@@ -1,0 +1,167 @@
+"""Shapes fidelity: does a generated image show what its caption says?
+
+For the built-in shapes dataset the truth is known (shape, colour, position, background of
+every caption), so we can check a generated image attribute by attribute. The check is a
+few lines of plain image analysis, not a learned model, so you can read exactly why an
+image was judged right or wrong:
+
+1. background: median colour of a frame of width side/16 around the image, snapped to the
+   nearest background colour of the palette (black, white, gray).
+2. foreground mask: pixels whose RGB distance from the *measured* background colour is
+   more than `max(MIN_CONTRAST, half the contrast of the strongest pixels)`, cleaned with a
+   3x3 median filter. An empty mask means "no shape": shape, colour and position are then
+   "none" (always wrong).
+3. colour: median colour of the inner part of the mask, snapped to the nearest shape colour.
+4. position: vertical centre of mass of the mask, in thirds (top / middle / bottom).
+5. shape: two numbers from the mask. fill = area / bounding-box area (square 1.0, circle
+   0.785, triangle 0.5) and drop = where the centre of mass sits between the top and the
+   bottom of the box (0.5 for circle and square, 0.67 for an upward triangle).
+
+Use::
+
+    scores = shapes_fidelity(generated_uint8, attributes_table)   # {"shape": 0.93, ...}
+    chance_fidelity()                                             # random guessing
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageFilter
+
+from t2ilib.data.shapes import ATTRIBUTES, BACKGROUNDS, COLOURS
+
+NONE = "none"  # predicted value when no shape is found
+FRAME_FRACTION = 1 / 16  # width of the border frame used for the background
+MIN_CONTRAST = 60.0  # RGB distance a pixel needs from the background to be "shape"
+# Decision thresholds for the shape (see module docstring, step 5).
+TRIANGLE_MAX_FILL = 0.64  # between triangle 0.5 and circle 0.785
+SQUARE_MIN_FILL = 0.89  # between circle 0.785 and square 1.0
+TRIANGLE_MIN_DROP = 0.58  # between 0.5 and 0.67
+
+_BACKGROUND_NAMES = list(BACKGROUNDS)
+_BACKGROUND_RGB = np.array(list(BACKGROUNDS.values()), dtype=np.float64)
+_COLOUR_NAMES = list(COLOURS)
+_COLOUR_RGB = np.array(list(COLOURS.values()), dtype=np.float64)
+
+
+def _nearest(rgb: np.ndarray, names: list[str], palette: np.ndarray) -> str:
+    return names[int(np.argmin(np.linalg.norm(palette - rgb, axis=1)))]
+
+
+def _check_images(images) -> np.ndarray:
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise ValueError(
+            f"images must be uint8 (0..255), got dtype {images.dtype}: convert to uint8 "
+            "(0..255) first, e.g. from [-1, 1] with ((x + 1) * 127.5).round().astype('uint8')."
+        )
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(
+            f"images must have shape (N, H, W, 3), got {images.shape}; for one image use "
+            "image[None]."
+        )
+    if min(images.shape[1:3]) < 8:
+        raise ValueError(f"images are too small to judge ({images.shape[1]}x{images.shape[2]}).")
+    return images
+
+
+def _predict_one(image: np.ndarray) -> dict:
+    """The four attributes of one uint8 (H, W, 3) image."""
+    height, width = image.shape[:2]
+    pixels = image.astype(np.float64)
+
+    # 1. background from a frame around the border
+    b = max(1, round(min(height, width) * FRAME_FRACTION))
+    frame = np.concatenate(
+        [pixels[:b].reshape(-1, 3), pixels[-b:].reshape(-1, 3),
+         pixels[b:-b, :b].reshape(-1, 3), pixels[b:-b, -b:].reshape(-1, 3)]
+    )
+    background_rgb = np.median(frame, axis=0)
+    result = {"background": _nearest(background_rgb, _BACKGROUND_NAMES, _BACKGROUND_RGB)}
+
+    # 2. foreground mask
+    distance = np.linalg.norm(pixels - background_rgb, axis=-1)  # (H, W)
+    threshold = max(MIN_CONTRAST, 0.5 * np.percentile(distance, 99))
+    mask_image = Image.fromarray((distance > threshold).astype(np.uint8) * 255)
+    mask = np.asarray(mask_image.filter(ImageFilter.MedianFilter(3))) > 0
+    if not mask.any():
+        return {"shape": NONE, "colour": NONE, "position": NONE, **result}
+
+    # 3. colour from the inner part of the shape (blurred edges mix in the background)
+    inner = np.asarray(mask_image.filter(ImageFilter.MinFilter(3))) > 0
+    inner &= mask
+    core = pixels[inner] if inner.sum() >= 4 else pixels[mask]
+    result["colour"] = _nearest(np.median(core, axis=0), _COLOUR_NAMES, _COLOUR_RGB)
+
+    # 4. position from the vertical centre of mass
+    rows, cols = np.nonzero(mask)
+    centre_y = (rows.mean() + 0.5) / height
+    result["position"] = "top" if centre_y < 1 / 3 else "middle" if centre_y < 2 / 3 else "bottom"
+
+    # 5. shape from fill ratio and vertical drop of the centre of mass
+    top, bottom = rows.min(), rows.max() + 1
+    box_area = (bottom - top) * (cols.max() + 1 - cols.min())
+    fill = mask.sum() / box_area
+    drop = (rows.mean() + 0.5 - top) / (bottom - top)
+    if fill < TRIANGLE_MAX_FILL or drop > TRIANGLE_MIN_DROP:
+        result["shape"] = "triangle"
+    elif fill > SQUARE_MIN_FILL:
+        result["shape"] = "square"
+    else:
+        result["shape"] = "circle"
+    return result
+
+
+def predict_attributes(images) -> pd.DataFrame:
+    """Judge the attributes shown by each image.
+
+    `images`: uint8 array (N, H, W, 3), any size (64x64 generator output is typical).
+    Returns a DataFrame with columns shape, colour, position, background, one row per
+    image; "none" where no shape was found.
+    """
+    images = _check_images(images)
+    rows = [_predict_one(image) for image in images]
+    return pd.DataFrame(rows, columns=list(ATTRIBUTES))
+
+
+def shapes_fidelity(images, attributes) -> dict:
+    """Accuracy of each attribute of `images` against the true `attributes`.
+
+    `attributes`: a DataFrame (e.g. from `t2ilib.data.shapes.read_attributes`, rows in the
+    same order as the images) or a list of dicts, with columns shape, colour, position,
+    background. Returns {"shape", "colour", "position", "background", "mean": floats,
+    "n": int}. Compare with `chance_fidelity()`.
+    """
+    images = _check_images(images)
+    truth = pd.DataFrame(list(attributes)) if isinstance(attributes, (list, tuple)) else attributes
+    if not isinstance(truth, pd.DataFrame):
+        raise ValueError("attributes must be a DataFrame or a list of dicts.")
+    missing = [name for name in ATTRIBUTES if name not in truth.columns]
+    if missing:
+        raise ValueError(
+            f"attributes has no column(s) {missing}; it needs {list(ATTRIBUTES)} "
+            "(read_attributes(root) gives such a table)."
+        )
+    if len(truth) != len(images):
+        raise ValueError(
+            f"{len(images)} images but {len(truth)} attribute rows: give one row per image, "
+            "in the same order."
+        )
+    if len(images) == 0:
+        raise ValueError("No images to score.")
+    predicted = predict_attributes(images)
+    scores = {
+        name: float(np.mean(predicted[name].to_numpy() == truth[name].astype(str).to_numpy()))
+        for name in ATTRIBUTES
+    }
+    scores["mean"] = float(np.mean([scores[name] for name in ATTRIBUTES]))
+    scores["n"] = int(len(images))
+    return scores
+
+
+def chance_fidelity() -> dict:
+    """Expected accuracy of guessing each attribute at random (1/3, 1/4, 1/3, 1/3)."""
+    scores = {name: 1.0 / len(values) for name, values in ATTRIBUTES.items()}
+    scores["mean"] = float(np.mean(list(scores.values())))
+    return scores

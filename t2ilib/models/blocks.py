@@ -1,0 +1,141 @@
+"""Building blocks shared by every StackGAN stage.
+
+Conventions from the official StackGAN (REFERENCE.md section 2):
+- every convolution is bias-free except the final logit convolutions;
+- BatchNorm after every convolution except the first discriminator convolution and the
+  image-output convolution;
+- weights ~ N(0, 0.02), BatchNorm gamma ~ N(1, 0.02), beta = 0.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+
+def weight_init():
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+
+
+def batch_norm(name=None):
+    return layers.BatchNormalization(
+        gamma_initializer=keras.initializers.RandomNormal(mean=1.0, stddev=0.02),
+        beta_initializer="zeros",
+        name=name,
+    )
+
+
+def conv(filters, kernel_size, strides=1, padding="same", use_bias=False, name=None):
+    return layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias,
+                         kernel_initializer=weight_init(), name=name)
+
+
+def activation(name: str):
+    """The activations the report compared (and the ones StackGAN uses)."""
+    if name == "relu":
+        return layers.ReLU()
+    if name == "leaky_relu":
+        return layers.LeakyReLU(negative_slope=0.2)
+    if name == "selu":
+        return layers.Activation("selu")
+    raise ValueError(f"Unknown activation {name!r}; choose relu, leaky_relu or selu.")
+
+
+class ConditioningAugmentation(layers.Layer):
+    """Text embedding -> condition code c ~ N(mu, sigma^2), as in StackGAN.
+
+    Dense(embedding -> 2*condition_dim) + LeakyReLU(0.2) (official TF code; the PyTorch port's
+    ReLU would force sigma >= 1), split into mu and log-variance.
+    In training, c = mu + exp(logvar / 2) * eps; in inference c = mu, so that sample grids
+    with fixed noise are exactly reproducible.
+    """
+
+    def __init__(self, condition_dim: int, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.condition_dim = condition_dim
+        self.dense = layers.Dense(2 * condition_dim, kernel_initializer=weight_init(), name="dense")
+        self.activation = layers.LeakyReLU(negative_slope=0.2)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, embeddings, training=False):
+        statistics = self.activation(self.dense(embeddings))  # (B, 2*Ng)
+        mu = statistics[:, : self.condition_dim]
+        log_variance = statistics[:, self.condition_dim :]
+        if training:
+            eps = keras.random.normal(ops.shape(mu), dtype=mu.dtype, seed=self.seed_generator)
+            condition = mu + ops.exp(0.5 * log_variance) * eps
+        else:
+            condition = mu
+        return condition, mu, log_variance
+
+
+def kl_divergence(mu, log_variance):
+    """KL(N(mu, sigma^2) || N(0, I)), averaged over batch and dimensions (official code)."""
+    return ops.mean(-0.5 * (1.0 + log_variance - ops.square(mu) - ops.exp(log_variance)))
+
+
+class UpBlock(layers.Layer):
+    """Nearest x2 upsampling -> conv3x3 -> BatchNorm -> activation."""
+
+    def __init__(self, filters: int, activation_name: str = "relu", **kwargs):
+        super().__init__(**kwargs)
+        self.upsample = layers.UpSampling2D(2, interpolation="nearest")
+        self.conv = conv(filters, 3)
+        self.norm = batch_norm()
+        self.activation = activation(activation_name)
+
+    def call(self, x, training=False):
+        return self.activation(self.norm(self.conv(self.upsample(x)), training=training))
+
+
+class DownBlock(layers.Layer):
+    """conv4x4 stride 2 -> [BatchNorm] -> LeakyReLU(0.2)."""
+
+    def __init__(self, filters: int, normalize: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = conv(filters, 4, strides=2)
+        self.norm = batch_norm() if normalize else None
+        self.activation = layers.LeakyReLU(negative_slope=0.2)
+
+    def call(self, x, training=False):
+        x = self.conv(x)
+        if self.norm is not None:
+            x = self.norm(x, training=training)
+        return self.activation(x)
+
+
+class ConditionalLogits(layers.Layer):
+    """Discriminator head: image features (B, 4, 4, C) + text embedding -> one logit per image.
+
+    The text gets its own Dense(embedding -> condition_dim) + LeakyReLU (paper and TF code),
+    tiled to 4x4 and concatenated; then conv (joint_kernel_size) -> BN -> LeakyReLU ->
+    conv4x4 valid with bias -> (B,) logits.
+    """
+
+    def __init__(self, filters: int, condition_dim: int, joint_kernel_size: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        self.text_dense = layers.Dense(condition_dim, kernel_initializer=weight_init(), name="text_dense")
+        self.text_activation = layers.LeakyReLU(negative_slope=0.2)
+        self.joint_conv = conv(filters, joint_kernel_size)
+        self.joint_norm = batch_norm()
+        self.joint_activation = layers.LeakyReLU(negative_slope=0.2)
+        self.logit_conv = conv(1, 4, padding="valid", use_bias=True)
+
+    def call(self, features, embeddings, training=False):
+        text = self.text_activation(self.text_dense(embeddings))  # (B, Ng)
+        height, width = features.shape[1], features.shape[2]
+        text = ops.tile(text[:, None, None, :], (1, height, width, 1))  # (B, 4, 4, Ng)
+        x = ops.concatenate([features, ops.cast(text, features.dtype)], axis=-1)
+        x = self.joint_activation(self.joint_norm(self.joint_conv(x), training=training))
+        return ops.reshape(self.logit_conv(x), (-1,))
+
+
+class UnconditionalLogits(layers.Layer):
+    """Stage-II's extra head: conv4x4 valid with bias on the 4x4 features -> (B,) logits."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.logit_conv = conv(1, 4, padding="valid", use_bias=True)
+
+    def call(self, features):
+        return ops.reshape(self.logit_conv(features), (-1,))

@@ -1,0 +1,259 @@
+"""StackGAN Stage-I (Zhang et al., ICCV 2017) as Keras 3 subclassed models.
+
+Read top to bottom: the generator, the discriminator, then `StackGANStage1`, the
+`keras.Model` whose `train_step` holds both losses, so that training is `model.fit(...)`.
+Architecture and numbers: REFERENCE.md section 2. At the official widths (gf=128, df=64,
+Ng=128, Nz=100) with a 1024-d embedding the generator has 10,301,248 trainable parameters.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+from t2ilib.models.blocks import (
+    ConditionalLogits,
+    ConditioningAugmentation,
+    DownBlock,
+    UpBlock,
+    batch_norm,
+    conv,
+    kl_divergence,
+    weight_init,
+)
+
+
+def _num_resamplings(image_size: int) -> int:
+    """How many x2 steps separate a 4x4 map from `image_size` (64 -> 4)."""
+    steps = math.log2(image_size / 4) if image_size >= 8 else -1
+    if steps != int(steps) or steps < 1:
+        raise ValueError(f"image_size must be a power of two >= 8 (got {image_size}); StackGAN Stage-I uses 64.")
+    return int(steps)
+
+
+@keras.saving.register_keras_serializable(package="t2ilib")
+class StageIGenerator(keras.Model):
+    """(caption embedding, noise) -> image in [-1, 1], plus the CA statistics (mu, log-variance).
+
+    concat(c, z) -> Dense(4*4*8gf) -> BN -> ReLU -> (4, 4, 8gf) -> up-blocks halving the width
+    (4gf, 2gf, gf, gf/2 for 64x64) -> conv3x3(3) -> tanh.
+    `last_activation` is the activation of the last up-block (the report's "last layer"
+    activation: the output layer itself must stay tanh, so the variant lives just before it).
+    """
+
+    def __init__(self, embedding_dim: int, image_size: int = 64, generator_width: int = 128,
+                 condition_dim: int = 128, noise_dim: int = 100, last_activation: str = "relu",
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding_dim = embedding_dim
+        self.image_size = image_size
+        self.generator_width = generator_width
+        self.condition_dim = condition_dim
+        self.noise_dim = noise_dim
+        self.last_activation = last_activation
+        num_up = _num_resamplings(image_size)
+        base = generator_width * 8
+        self.conditioning = ConditioningAugmentation(condition_dim, seed=seed, name="conditioning")
+        self.project = layers.Dense(4 * 4 * base, use_bias=False, kernel_initializer=weight_init(), name="project")
+        self.project_norm = batch_norm(name="project_norm")
+        self.reshape = layers.Reshape((4, 4, base))
+        widths = [max(base // 2 ** (i + 1), 1) for i in range(num_up)]  # 64x64: 4gf, 2gf, gf, gf/2
+        self.up_blocks = [
+            UpBlock(width, last_activation if i == num_up - 1 else "relu", name=f"up_{i + 1}")
+            for i, width in enumerate(widths)
+        ]
+        self.to_image = conv(3, 3, name="to_image")
+        self.tanh = layers.Activation("tanh", dtype="float32")  # images stay float32 under mixed precision
+
+    def call(self, embeddings, noise, training=False):
+        condition, mu, log_variance = self.conditioning(embeddings, training=training)
+        x = ops.concatenate([condition, ops.cast(noise, condition.dtype)], axis=-1)  # (B, Ng + Nz)
+        x = ops.relu(self.project_norm(self.project(x), training=training))
+        x = self.reshape(x)  # (B, 4, 4, 8gf)
+        for block in self.up_blocks:
+            x = block(x, training=training)  # doubles the side, e.g. up to (B, 64, 64, gf/2)
+        images = self.tanh(self.to_image(x))  # (B, S, S, 3) in [-1, 1]
+        return images, ops.cast(mu, "float32"), ops.cast(log_variance, "float32")
+
+    def build_for(self, batch_size: int = 2):
+        """Create the weights by running a dummy batch (Keras builds subclassed models lazily)."""
+        self(ops.zeros((batch_size, self.embedding_dim)), ops.zeros((batch_size, self.noise_dim)))
+        return self
+
+    def get_config(self):
+        return {**super().get_config(), "embedding_dim": self.embedding_dim, "image_size": self.image_size,
+                "generator_width": self.generator_width, "condition_dim": self.condition_dim,
+                "noise_dim": self.noise_dim, "last_activation": self.last_activation}
+
+
+@keras.saving.register_keras_serializable(package="t2ilib")
+class StageIDiscriminator(keras.Model):
+    """(image, caption embedding) -> one logit: "is this a real image that matches this caption?"
+
+    conv4x4/2 (df, no BN) -> LReLU -> conv4x4/2 (2df) -> BN -> LReLU -> ... -> (B, 4, 4, 8df),
+    then the text-conditional head (`ConditionalLogits`).
+    """
+
+    def __init__(self, embedding_dim: int, image_size: int = 64, discriminator_width: int = 64,
+                 condition_dim: int = 128, joint_kernel_size: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding_dim = embedding_dim
+        self.image_size = image_size
+        self.discriminator_width = discriminator_width
+        self.condition_dim = condition_dim
+        self.joint_kernel_size = joint_kernel_size
+        num_down = _num_resamplings(image_size)
+        top = discriminator_width * 8
+        widths = [max(top // 2 ** (num_down - 1 - i), 1) for i in range(num_down)]  # 64x64: df, 2df, 4df, 8df
+        self.down_blocks = [DownBlock(width, normalize=i > 0, name=f"down_{i + 1}") for i, width in enumerate(widths)]
+        self.head = ConditionalLogits(top, condition_dim, joint_kernel_size, name="conditional_head")
+
+    def call(self, images, embeddings, training=False):
+        x = images
+        for block in self.down_blocks:
+            x = block(x, training=training)  # ends at (B, 4, 4, 8df)
+        return ops.cast(self.head(x, embeddings, training=training), "float32")
+
+    def build_for(self, batch_size: int = 2):
+        self(ops.zeros((batch_size, self.image_size, self.image_size, 3)), ops.zeros((batch_size, self.embedding_dim)))
+        return self
+
+    def get_config(self):
+        return {**super().get_config(), "embedding_dim": self.embedding_dim, "image_size": self.image_size,
+                "discriminator_width": self.discriminator_width, "condition_dim": self.condition_dim,
+                "joint_kernel_size": self.joint_kernel_size}
+
+
+def sigmoid_cross_entropy(labels_value: float, logits):
+    labels = ops.full(ops.shape(logits), labels_value, dtype=logits.dtype)
+    return ops.mean(ops.binary_crossentropy(labels, logits, from_logits=True))
+
+
+class StackGANStage1(keras.Model):
+    """Stage-I GAN: `compile(d_optimizer=..., g_optimizer=...)`, then `fit(dataset)`.
+
+    The dataset yields `(real_images, embeddings, wrong_images)`: a real image in [-1, 1], the
+    embedding of one of its captions, and a different real image ("wrong": real but mismatched,
+    the matching-aware discriminator of GAN-INT-CLS).
+
+    Losses (sigmoid cross-entropy on logits):
+      D = real->1 + 0.5 * (wrong->0 + fake->0)
+      G = fake->1 + kl_weight * KL
+    One D step then one G step per batch, from one generator forward pass.
+    """
+
+    def __init__(self, generator: StageIGenerator, discriminator: StageIDiscriminator,
+                 kl_weight: float = 2.0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.kl_weight = kl_weight
+        self.noise_dim = generator.noise_dim
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.real_score_tracker = keras.metrics.Mean(name="real_score")  # mean D(real) probability
+        self.fake_score_tracker = keras.metrics.Mean(name="fake_score")  # mean D(fake) probability
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker, self.kl_tracker,
+                self.real_score_tracker, self.fake_score_tracker]
+
+    def compile(self, d_optimizer, g_optimizer, **kwargs):
+        super().compile(**kwargs)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+
+    def build_all(self):
+        """Create every weight and optimizer slot now, so a checkpoint can be restored into them."""
+        self.generator.build_for()
+        self.discriminator.build_for()
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        return self
+
+    def call(self, embeddings, noise, training=False):
+        images, _, _ = self.generator(embeddings, noise, training=training)
+        return images
+
+    def train_step(self, data):
+        real_images, embeddings, wrong_images = data
+        batch_size = ops.shape(real_images)[0]
+        noise = keras.random.normal((batch_size, self.noise_dim), seed=self.seed_generator)
+
+        with tf.GradientTape() as g_tape:
+            fake_images, mu, log_variance = self.generator(embeddings, noise, training=True)
+
+            # Discriminator step, not recorded on the generator's tape.
+            with g_tape.stop_recording():
+                with tf.GradientTape() as d_tape:
+                    real_logits = self.discriminator(real_images, embeddings, training=True)
+                    wrong_logits = self.discriminator(wrong_images, embeddings, training=True)
+                    fake_logits = self.discriminator(tf.stop_gradient(fake_images), embeddings, training=True)
+                    d_loss = (sigmoid_cross_entropy(1.0, real_logits)
+                              + 0.5 * (sigmoid_cross_entropy(0.0, wrong_logits) + sigmoid_cross_entropy(0.0, fake_logits)))
+                    scaled_d_loss = self.d_optimizer.scale_loss(d_loss)
+                d_variables = self.discriminator.trainable_variables
+                self.d_optimizer.apply(d_tape.gradient(scaled_d_loss, d_variables), d_variables)
+
+            # Generator step against the updated discriminator.
+            fake_logits_for_g = self.discriminator(fake_images, embeddings, training=True)
+            kl = kl_divergence(mu, log_variance)
+            g_loss = sigmoid_cross_entropy(1.0, fake_logits_for_g) + self.kl_weight * kl
+            scaled_g_loss = self.g_optimizer.scale_loss(g_loss)
+        g_variables = self.generator.trainable_variables
+        self.g_optimizer.apply(g_tape.gradient(scaled_g_loss, g_variables), g_variables)
+
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.kl_tracker.update_state(kl)
+        self.real_score_tracker.update_state(ops.mean(ops.sigmoid(real_logits)))
+        self.fake_score_tracker.update_state(ops.mean(ops.sigmoid(fake_logits)))
+        return {metric.name: metric.result() for metric in self.metrics}
+
+
+def make_optimizer(name: str, learning_rate, beta_1: float = 0.5):
+    """Adam (StackGAN: beta_1 0.5), RMSprop or Adadelta: the optimizers the report compared."""
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=learning_rate)
+    if name == "adadelta":
+        return keras.optimizers.Adadelta(learning_rate=learning_rate)
+    raise ValueError(f"Unknown optimizer {name!r}; choose adam, rmsprop or adadelta.")
+
+
+def learning_rate_schedule(learning_rate: float, steps_per_epoch: int, decay_epochs: int):
+    """Halve the learning rate every `decay_epochs` epochs (official TF code: 50); 0 = constant.
+
+    The schedule reads the optimizer's own step counter, so a restored optimizer continues the
+    schedule where it stopped.
+    """
+    if not decay_epochs:
+        return learning_rate
+    return keras.optimizers.schedules.ExponentialDecay(
+        learning_rate, decay_steps=steps_per_epoch * decay_epochs, decay_rate=0.5, staircase=True)
+
+
+def build_stage1(config, embedding_dim: int, steps_per_epoch: int) -> StackGANStage1:
+    """Build and compile a Stage-I GAN from a `RunConfig`; all weights and optimizer slots exist."""
+    model_config, train_config = config.model, config.train
+    generator = StageIGenerator(
+        embedding_dim, image_size=config.data.image_size, generator_width=model_config.generator_width,
+        condition_dim=model_config.condition_dim, noise_dim=model_config.noise_dim,
+        last_activation=model_config.last_activation, seed=train_config.seed, name="generator")
+    discriminator = StageIDiscriminator(
+        embedding_dim, image_size=config.data.image_size, discriminator_width=model_config.discriminator_width,
+        condition_dim=model_config.condition_dim, joint_kernel_size=model_config.joint_kernel_size,
+        name="discriminator")
+    gan = StackGANStage1(generator, discriminator, kl_weight=model_config.kl_weight,
+                         seed=train_config.seed + 1, name="stackgan_stage1")
+    schedule = lambda: learning_rate_schedule(train_config.learning_rate, steps_per_epoch, train_config.lr_decay_epochs)  # noqa: E731
+    gan.compile(d_optimizer=make_optimizer(train_config.optimizer, schedule(), train_config.beta_1),
+                g_optimizer=make_optimizer(train_config.optimizer, schedule(), train_config.beta_1))
+    return gan.build_all()

@@ -1,0 +1,14 @@
+"""Caption encoders (one interface: list[str] -> float32 array) and their on-disk cache."""
+
+from t2ilib.text.cache import embed_captions, nearest_captions
+from t2ilib.text.encoders import (
+    ENCODERS,
+    SentenceTransformerEncoder,
+    TextEncoder,
+    Word2VecEncoder,
+    make_encoder,
+    tokenize,
+)
+
+__all__ = ["ENCODERS", "SentenceTransformerEncoder", "TextEncoder", "Word2VecEncoder", "embed_captions",
+           "make_encoder", "nearest_captions", "tokenize"]

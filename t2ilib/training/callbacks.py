@@ -1,0 +1,91 @@
+"""Keras callbacks that turn `model.fit` into a run directory.
+
+- `SampleGrid`: after each epoch, images for fixed captions x fixed noise -> samples/epoch_XXXX.png
+- `LossCurves`: redraws loss_curves.png from history.csv (written by keras.callbacks.CSVLogger)
+- `SaveCheckpoint`: a `RunCheckpoint` of both networks, both optimizers and the epoch counter
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from t2ilib.viz import plot_history, save_sample_grid, to_uint8
+
+
+def generate_grid(generator, embeddings: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """uint8 (num_captions, num_noise, H, W, 3): every caption with every noise vector."""
+    num_captions, num_noise = len(embeddings), len(noise)
+    repeated_embeddings = np.repeat(embeddings, num_noise, axis=0)
+    tiled_noise = np.tile(noise, (num_captions, 1))
+    images, _, _ = generator(repeated_embeddings, tiled_noise, training=False)
+    images = to_uint8(keras.ops.convert_to_numpy(images))
+    return images.reshape((num_captions, num_noise) + images.shape[1:])
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Save `samples/epoch_XXXX.png` (1-based epoch) from fixed captions and fixed noise.
+
+    Because captions and noise never change within a run (and the generator uses the mean
+    condition in inference), the grids of two epochs differ only by what the model learned.
+    """
+
+    def __init__(self, generator, captions: list[str], embeddings: np.ndarray, noise: np.ndarray, directory,
+                 every_epochs: int = 1):
+        super().__init__()
+        self.generator = generator
+        self.captions = list(captions)
+        self.embeddings = np.asarray(embeddings, dtype=np.float32)
+        self.noise = np.asarray(noise, dtype=np.float32)
+        self.directory = Path(directory)
+        self.every_epochs = every_epochs
+        self.last_path = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        finished = epoch + 1
+        if finished % self.every_epochs:
+            return
+        images = generate_grid(self.generator, self.embeddings, self.noise)
+        self.last_path = save_sample_grid(images, self.captions, self.directory / f"epoch_{finished:04d}.png",
+                                          title=f"epoch {finished}")
+
+
+class LossCurves(keras.callbacks.Callback):
+    """Redraw the loss-curve figure from the history CSV after every epoch."""
+
+    def __init__(self, history_csv, figure_path, columns=("d_loss", "g_loss", "kl")):
+        super().__init__()
+        self.history_csv = Path(history_csv)
+        self.figure_path = Path(figure_path)
+        self.columns = list(columns)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.history_csv.exists():
+            plot_history(self.history_csv, self.figure_path, columns=self.columns, title="Stage-I losses")
+
+
+class SaveCheckpoint(keras.callbacks.Callback):
+    """Save a `RunCheckpoint` every `every_epochs` epochs and at the end of training."""
+
+    def __init__(self, run_checkpoint, every_epochs: int = 1):
+        super().__init__()
+        self.run_checkpoint = run_checkpoint
+        self.every_epochs = max(1, every_epochs)
+        self.last_saved_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        finished = epoch + 1
+        if logs and any(not np.isfinite(value) for value in logs.values() if np.ndim(value) == 0):
+            return  # never overwrite a good checkpoint with NaN weights (TerminateOnNaN stops the run)
+        self.last_finished_epoch = finished
+        if finished % self.every_epochs == 0:
+            self.run_checkpoint.save(finished)
+            self.last_saved_epoch = finished
+
+    def on_train_end(self, logs=None):
+        finished = getattr(self, "last_finished_epoch", None)
+        if finished is not None and finished != self.last_saved_epoch:
+            self.run_checkpoint.save(finished)
+            self.last_saved_epoch = finished

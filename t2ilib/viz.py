@@ -1,0 +1,81 @@
+"""Pictures: sample grids (captions x noise), loss curves."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+
+def to_uint8(images) -> np.ndarray:
+    """Model images in [-1, 1] -> uint8 [0, 255] (rounded, clipped)."""
+    images = np.asarray(images, dtype=np.float32)
+    return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def _pyplot():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        try:
+            import IPython  # noqa: F401  (in a notebook keep the inline backend)
+            from IPython import get_ipython
+
+            if get_ipython() is None:
+                matplotlib.use("Agg")
+        except ImportError:
+            matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_sample_grid(images, captions: list[str], path, title: str | None = None, wrap: int = 28):
+    """Save a grid with one row per caption (its text on the left) and one column per noise vector.
+
+    images: uint8 (num_captions, num_noise, H, W, 3).
+    """
+    images = np.asarray(images)
+    rows, cols = images.shape[:2]
+    plt = _pyplot()
+    figure, axes = plt.subplots(rows, cols + 1, figsize=(1.3 * cols + 2.6, 1.3 * rows),
+                                gridspec_kw={"width_ratios": [2.2] + [1] * cols}, squeeze=False)
+    for r in range(rows):
+        axes[r, 0].axis("off")
+        axes[r, 0].text(1.0, 0.5, textwrap.fill(captions[r], wrap), ha="right", va="center", fontsize=7,
+                        transform=axes[r, 0].transAxes)
+        for c in range(cols):
+            axes[r, c + 1].imshow(images[r, c], interpolation="nearest")
+            axes[r, c + 1].axis("off")
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout(pad=0.3)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)  # PNG: lossless, as the metrics expect
+    plt.close(figure)
+    return path
+
+
+def plot_history(history, path, columns=None, title: str | None = None):
+    """Loss curves from a history table (pandas DataFrame or path to history.csv)."""
+    import pandas as pd
+
+    table = pd.read_csv(history) if isinstance(history, (str, Path)) else history
+    columns = columns or [c for c in table.columns if c not in ("epoch", "learning_rate")]
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    epochs = table["epoch"] + 1 if "epoch" in table else np.arange(1, len(table) + 1)
+    for column in columns:
+        axis.plot(epochs, table[column], marker="o" if len(table) < 30 else None, markersize=3, label=column)
+    axis.set_xlabel("epoch")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    if title:
+        axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path

@@ -1,0 +1,111 @@
+"""Shapes fidelity: right on real images, robust to blur, at chance on junk."""
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageFilter
+
+from t2ilib.data.shapes import ATTRIBUTES, make_shapes_dataset, read_attributes, render_shape
+from t2ilib.metrics.fidelity import chance_fidelity, predict_attributes, shapes_fidelity
+
+N = 300
+CHANCE = chance_fidelity()
+
+
+def jpeg_round_trip(image: Image.Image, quality=75) -> Image.Image:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    """N dataset images (96x96 JPEGs) resized to 64x64 like generator output, + their truth."""
+    root = make_shapes_dataset(tmp_path_factory.mktemp("fidelity") / "shapes", num_images=N, seed=0)
+    attributes = read_attributes(root)
+    images = [
+        Image.open(root / "images" / name).convert("RGB").resize((64, 64), Image.Resampling.BILINEAR)
+        for name in attributes["image"]
+    ]
+    return images, attributes
+
+
+def stack(images):
+    return np.stack([np.asarray(image) for image in images])
+
+
+def assert_near_chance(scores, tolerance=0.1):
+    assert abs(scores["mean"] - CHANCE["mean"]) <= tolerance, scores
+
+
+def test_chance_values():
+    assert CHANCE == pytest.approx(
+        {"shape": 1 / 3, "colour": 1 / 4, "position": 1 / 3, "background": 1 / 3, "mean": 0.3125}
+    )
+
+
+def test_real_images_score_high(real):
+    images, attributes = real
+    for batch in (stack(images), stack(jpeg_round_trip(image) for image in images)):
+        scores = shapes_fidelity(batch, attributes)
+        assert scores["n"] == N
+        for name in ATTRIBUTES:
+            assert scores[name] >= 0.97, scores
+        assert all(type(scores[k]) is float for k in (*ATTRIBUTES, "mean"))
+
+
+def test_rendered_images_of_every_combination_are_recognised():
+    rng = np.random.default_rng(1)
+    truth = [
+        {"shape": s, "colour": c, "position": p, "background": b}
+        for s in ATTRIBUTES["shape"] for c in ATTRIBUTES["colour"]
+        for p in ATTRIBUTES["position"] for b in ATTRIBUTES["background"]
+    ]
+    images = np.stack([render_shape(attrs, 64, rng) for attrs in truth])
+    predicted = predict_attributes(images)
+    assert predicted.to_dict("records") == truth
+
+
+def test_blurred_images_still_score_high(real):
+    images, attributes = real
+    blurred = stack(image.filter(ImageFilter.GaussianBlur(1.5)) for image in images)
+    assert shapes_fidelity(blurred, attributes)["mean"] >= 0.9
+
+
+def test_noise_images_score_at_chance(real):
+    _, attributes = real
+    noise = np.random.default_rng(0).integers(0, 256, size=(N, 64, 64, 3), dtype=np.uint8)
+    assert_near_chance(shapes_fidelity(noise, attributes))
+
+
+def test_flat_images_score_no_better_than_chance(real):
+    """A generator that collapsed to flat single-colour images must not look good."""
+    _, attributes = real
+    colours = np.random.default_rng(0).integers(0, 256, size=(N, 1, 1, 3), dtype=np.uint8)
+    flat = np.broadcast_to(colours, (N, 64, 64, 3)).copy()
+    scores = shapes_fidelity(flat, attributes)
+    assert scores["mean"] <= CHANCE["mean"] + 0.1, scores
+    assert (predict_attributes(flat[:5])["shape"] == "none").all()
+
+
+def test_shuffled_captions_score_at_chance(real):
+    images, attributes = real
+    shuffled = attributes.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    assert_near_chance(shapes_fidelity(stack(images), shuffled))
+
+
+def test_input_checks(real):
+    images, attributes = real
+    batch = stack(images[:4])
+    with pytest.raises(ValueError, match="uint8"):
+        shapes_fidelity(batch.astype(np.float32) / 127.5 - 1, attributes[:4])
+    with pytest.raises(ValueError, match="one row per image"):
+        shapes_fidelity(batch, attributes[:3])
+    with pytest.raises(ValueError, match="image\\[None\\]"):
+        predict_attributes(batch[0])
+    as_dicts = attributes[:4].drop(columns="image").to_dict("records")
+    assert shapes_fidelity(batch, as_dicts) == shapes_fidelity(batch, attributes[:4])
+    assert isinstance(predict_attributes(batch), pd.DataFrame)
