@@ -42,10 +42,16 @@ class TextEncoder:
 
 
 class Word2VecEncoder(TextEncoder):
-    """Skip-gram Word2Vec (gensim) trained on captions; a caption is the mean of its word vectors.
+    """Skip-gram Word2Vec (gensim) trained on captions; a caption is the mean of its word vectors,
+    then standardised per dimension with the training captions' mean and standard deviation.
+
+    Why standardise: words that share contexts ("red", "blue") get similar skip-gram vectors,
+    so raw mean vectors of two captions differ by a few percent and a GAN's conditioning
+    barely sees the difference. After standardisation the differences are on the scale of 1
+    (on the shapes dataset a linear probe of each attribute goes from 0.59-0.86 to ~1.0).
 
     Words never seen in training are counted (see `last_unknown_words`) and contribute nothing;
-    a caption with no known word encodes to zeros. Training uses one worker thread and a
+    a caption with no known word pools to the zero vector. Training uses one worker thread and a
     fixed seed, so the same captions give the same vectors.
     """
 
@@ -57,6 +63,7 @@ class Word2VecEncoder(TextEncoder):
         self.window = window
         self.seed = seed
         self.vectors = None  # gensim KeyedVectors after fit/load
+        self.mean = self.scale = None  # per-dimension statistics of the training captions' mean vectors
         self._fingerprint = None
         self.last_unknown_words = 0
 
@@ -71,6 +78,11 @@ class Word2VecEncoder(TextEncoder):
         self.vectors = model.wv
         digest = hashlib.sha256("\n".join(captions).encode("utf-8"))
         self._fingerprint = digest.hexdigest()[:16]
+        self.mean = np.zeros(self.dim, np.float32)
+        self.scale = np.ones(self.dim, np.float32)
+        pooled = self.encode(captions)
+        self.mean = pooled.mean(axis=0)
+        self.scale = np.maximum(pooled.std(axis=0), 1e-6).astype(np.float32)
         return self
 
     def save(self, path) -> None:
@@ -79,6 +91,7 @@ class Word2VecEncoder(TextEncoder):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.vectors.save(str(path))
         Path(str(path) + ".fingerprint").write_text(self._fingerprint)
+        np.savez(str(path) + ".standardize.npz", mean=self.mean, scale=self.scale)
 
     @classmethod
     def load(cls, path, **kwargs) -> "Word2VecEncoder":
@@ -88,11 +101,13 @@ class Word2VecEncoder(TextEncoder):
         encoder.vectors = KeyedVectors.load(str(path))
         encoder.dim = encoder.vectors.vector_size
         encoder._fingerprint = Path(str(path) + ".fingerprint").read_text().strip()
+        with np.load(str(path) + ".standardize.npz") as statistics:
+            encoder.mean, encoder.scale = statistics["mean"], statistics["scale"]
         return encoder
 
     def cache_key(self) -> str:
         self._require_fit()
-        return f"word2vec-d{self.dim}-e{self.epochs}-w{self.window}-s{self.seed}-{self._fingerprint}"
+        return f"word2vec-std-d{self.dim}-e{self.epochs}-w{self.window}-s{self.seed}-{self._fingerprint}"
 
     def encode(self, captions: list[str]) -> np.ndarray:
         self._require_fit()
@@ -104,6 +119,7 @@ class Word2VecEncoder(TextEncoder):
             unknown += len(words) - len(known)
             if known:
                 output[row] = self.vectors[known].mean(axis=0)
+        output = (output - self.mean) / self.scale
         self.last_unknown_words = unknown
         if unknown:
             logger.info("word2vec: %d words in %d captions were not in the training vocabulary (encoded as zero).",
@@ -131,15 +147,20 @@ class SentenceTransformerEncoder(TextEncoder):
             raise ImportError(
                 "The sentence-transformers encoder needs the `sentence-transformers` package: "
                 "pip install sentence-transformers (on a machine without a GPU install torch's CPU build first).") from error
-        self.model_name = model_name
+        self.model_name = str(model_name)
         self.batch_size = batch_size
         # torch runs on the CPU by default so it never competes with TensorFlow for GPU memory;
         # pass device="cuda" in Colab to encode 40k captions faster.
-        self.model = SentenceTransformer(model_name, device=device)
+        self.model = SentenceTransformer(self.model_name, device=device)
         self.dim = int(self.model.get_sentence_embedding_dimension())
 
     def cache_key(self) -> str:
-        return f"sentence-transformers-{Path(self.model_name).name}-d{self.dim}"
+        local = Path(self.model_name)
+        if local.exists():  # a folder: its name alone (often just "model") is not unique
+            label = f"{local.name}-{hashlib.sha256(str(local.resolve()).encode()).hexdigest()[:8]}"
+        else:
+            label = self.model_name.replace("/", "_")
+        return f"sentence-transformers-{label}-d{self.dim}"
 
     def encode(self, captions: list[str]) -> np.ndarray:
         embeddings = self.model.encode(list(captions), batch_size=self.batch_size, convert_to_numpy=True,
@@ -161,7 +182,7 @@ def make_encoder(text_config, training_captions: list[str] | None = None, work_d
         if training_captions is None:
             raise ValueError("The word2vec encoder is trained on the training captions: pass training_captions.")
         digest = hashlib.sha256("\n".join(training_captions).encode("utf-8")).hexdigest()[:16]
-        path = Path(work_dir) / "encoders" / f"word2vec-d{settings['dim']}-e{settings['epochs']}-{digest}.kv" if work_dir else None
+        path = Path(work_dir) / "encoders" / f"word2vec-std-d{settings['dim']}-e{settings['epochs']}-{digest}.kv" if work_dir else None
         if path is not None and path.exists():
             return Word2VecEncoder.load(path, **settings)
         encoder = Word2VecEncoder(**settings).fit(training_captions)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 
 import keras
@@ -114,6 +115,7 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
         *extra_callbacks,
     ]
     if initial_epoch < config.train.epochs:
+        warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")  # our tf.data shuffles itself
         gan.fit(dataset, epochs=config.train.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                 callbacks=callbacks, verbose=verbose)
     metrics = evaluate_stage1(gan.generator, config, prepared, embeddings)

@@ -1,0 +1,90 @@
+"""StackGAN Stage-I: parameter counts against the official architecture, shapes, behaviour."""
+
+import numpy as np
+import pytest
+from keras import ops
+
+from t2ilib.models import StageIDiscriminator, StageIGenerator, build_stage1
+from t2ilib.models.blocks import ConditioningAugmentation, kl_divergence
+
+
+def trainable_count(model):
+    return sum(int(np.prod(variable.shape)) for variable in model.trainable_variables)
+
+
+def test_official_stage1_generator_parameter_count():
+    # REFERENCE.md section 2: gf=128, Ng=128, Nz=100, 1024-d char-CNN-RNN embedding.
+    generator = StageIGenerator(embedding_dim=1024).build_for()
+    assert trainable_count(generator) == 10_301_248
+
+
+def test_official_stage1_discriminator_parameter_count():
+    # Conv trunk + head with the 3x3 joint conv: 5,715,713; the text Dense adds emb*Ng + Ng.
+    discriminator = StageIDiscriminator(embedding_dim=1024).build_for()
+    assert trainable_count(discriminator) == 5_715_713 + 1024 * 128 + 128
+    text_dense = discriminator.head.text_dense
+    assert trainable_count(discriminator) - sum(int(np.prod(v.shape)) for v in text_dense.trainable_variables) == 5_715_713
+
+
+def test_joint_kernel_size_one_matches_official_tf_variant():
+    three = StageIDiscriminator(embedding_dim=768, joint_kernel_size=3).build_for()
+    one = StageIDiscriminator(embedding_dim=768, joint_kernel_size=1).build_for()
+    # Only the joint conv differs: (9 - 1) * (8df + Ng) * 8df weights.
+    assert trainable_count(three) - trainable_count(one) == 8 * (512 + 128) * 512
+
+
+@pytest.mark.parametrize("image_size", [32, 64])
+def test_generator_and_discriminator_shapes_and_ranges(image_size):
+    generator = StageIGenerator(16, image_size=image_size, generator_width=8, condition_dim=8, noise_dim=4)
+    discriminator = StageIDiscriminator(16, image_size=image_size, discriminator_width=8, condition_dim=8)
+    embeddings = np.random.default_rng(0).standard_normal((5, 16)).astype("float32")
+    noise = np.random.default_rng(1).standard_normal((5, 4)).astype("float32")
+    images, mu, log_variance = generator(embeddings, noise, training=True)
+    images = ops.convert_to_numpy(images)
+    assert images.shape == (5, image_size, image_size, 3)
+    assert images.dtype == np.float32
+    assert images.min() >= -1.0 and images.max() <= 1.0
+    assert tuple(mu.shape) == (5, 8) and tuple(log_variance.shape) == (5, 8)
+    logits = ops.convert_to_numpy(discriminator(images, embeddings, training=True))
+    assert logits.shape == (5,)
+    assert np.all(np.isfinite(logits))
+
+
+def test_generator_rejects_image_sizes_that_are_not_powers_of_two():
+    with pytest.raises(ValueError, match="power of two"):
+        StageIGenerator(16, image_size=48)
+
+
+def test_inference_is_deterministic_and_training_samples_the_condition():
+    generator = StageIGenerator(16, image_size=32, generator_width=8, condition_dim=8, noise_dim=4)
+    embeddings = np.ones((3, 16), "float32")
+    noise = np.zeros((3, 4), "float32")
+    first = ops.convert_to_numpy(generator(embeddings, noise, training=False)[0])
+    second = ops.convert_to_numpy(generator(embeddings, noise, training=False)[0])
+    np.testing.assert_array_equal(first, second)
+    conditioning = ConditioningAugmentation(8, seed=3)
+    condition_a, mu, _ = conditioning(embeddings, training=True)
+    condition_b, _, _ = conditioning(embeddings, training=True)
+    assert not np.allclose(ops.convert_to_numpy(condition_a), ops.convert_to_numpy(condition_b))
+    np.testing.assert_allclose(ops.convert_to_numpy(conditioning(embeddings, training=False)[0]), ops.convert_to_numpy(mu))
+
+
+def test_kl_divergence_known_values():
+    zeros = np.zeros((4, 3), "float32")
+    assert float(kl_divergence(zeros, zeros)) == pytest.approx(0.0)
+    # KL(N(1, 1) || N(0, 1)) = 0.5 per dimension.
+    assert float(kl_divergence(np.ones((4, 3), "float32"), zeros)) == pytest.approx(0.5)
+
+
+def test_last_activation_variant_is_a_config_field(tiny_config):
+    for name in ("relu", "leaky_relu", "selu"):
+        gan = build_stage1(tiny_config.replace(**{"model.last_activation": name}), embedding_dim=16, steps_per_epoch=3)
+        last_block = gan.generator.up_blocks[-1]
+        assert name.split("_")[0] in type(last_block.activation).__name__.lower() + str(getattr(last_block.activation, "activation", "")).lower()
+    with pytest.raises(ValueError, match="relu, leaky_relu or selu"):
+        build_stage1(tiny_config.replace(**{"model.last_activation": "tanh"}), embedding_dim=16, steps_per_epoch=3)
+
+
+def test_unknown_optimizer_is_a_clear_error(tiny_config):
+    with pytest.raises(ValueError, match="adam, rmsprop or adadelta"):
+        build_stage1(tiny_config.replace(**{"train.optimizer": "sgd"}), embedding_dim=16, steps_per_epoch=3)
