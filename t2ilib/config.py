@@ -38,6 +38,7 @@ class TextConfig:
     word2vec_dim: int = 128
     word2vec_epochs: int = 50
     batch_size: int = 64  # encoding batch size
+    device: str | None = "cpu"  # sentence-transformers' torch device: "cpu", "cuda", or None (its own choice)
 
 
 @dataclass
@@ -147,7 +148,7 @@ def preset(name: str) -> RunConfig:
         return RunConfig(
             name="colab",
             data=DataConfig(dataset="flickr8k", image_size=64),
-            text=TextConfig(encoder="sentence-transformers", model_name="bert-base-nli-mean-tokens"),
+            text=TextConfig(encoder="sentence-transformers", model_name="bert-base-nli-mean-tokens", device=None),
             model=ModelConfig(last_activation="leaky_relu"),
             train=TrainConfig(batch_size=128, epochs=600, learning_rate=2e-4, lr_decay_epochs=50),
         )
@@ -155,7 +156,7 @@ def preset(name: str) -> RunConfig:
         return RunConfig(
             name="official",
             data=DataConfig(dataset="flickr8k", image_size=64),
-            text=TextConfig(encoder="sentence-transformers", model_name="bert-base-nli-mean-tokens"),
+            text=TextConfig(encoder="sentence-transformers", model_name="bert-base-nli-mean-tokens", device=None),
             model=ModelConfig(),
             train=TrainConfig(batch_size=64, epochs=600, learning_rate=2e-4, lr_decay_epochs=50),
         )

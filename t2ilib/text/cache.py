@@ -32,20 +32,20 @@ def embed_captions(encoder, captions: list[str], cache_dir=None) -> np.ndarray:
     path = embeddings_path(cache_dir, encoder, captions)
     if path.exists():
         embeddings = np.load(path)
-        if embeddings.shape == (len(captions), encoder.dim):
+        if embeddings.ndim == 2 and len(embeddings) == len(captions):
             return embeddings
         # A file of the wrong shape under the right name: written by an interrupted or foreign run.
         path.unlink()
     embeddings = np.asarray(encoder.encode(captions), dtype=np.float32)
-    if embeddings.shape != (len(captions), encoder.dim):
+    if embeddings.ndim != 2 or len(embeddings) != len(captions):
         raise ValueError(f"Encoder {encoder.name} returned shape {embeddings.shape} for {len(captions)} captions; "
-                         f"expected ({len(captions)}, {encoder.dim}).")
+                         f"expected ({len(captions)}, dim).")
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp.npy")
     np.save(temporary, embeddings)
     os.replace(temporary, path)  # atomic: a crash never leaves a half-written cache under the real name
     path.with_suffix(".json").write_text(json.dumps(
-        {"encoder": encoder.cache_key(), "num_captions": len(captions), "dim": int(encoder.dim)}, indent=2))
+        {"encoder": encoder.cache_key(), "num_captions": len(captions), "dim": int(embeddings.shape[1])}, indent=2))
     return embeddings
 
 

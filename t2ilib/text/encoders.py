@@ -140,19 +140,29 @@ class SentenceTransformerEncoder(TextEncoder):
 
     name = "sentence-transformers"
 
-    def __init__(self, model_name: str = "bert-base-nli-mean-tokens", batch_size: int = 64, device: str = "cpu"):
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as error:
-            raise ImportError(
-                "The sentence-transformers encoder needs the `sentence-transformers` package: "
-                "pip install sentence-transformers (on a machine without a GPU install torch's CPU build first).") from error
+    def __init__(self, model_name: str = "bert-base-nli-mean-tokens", batch_size: int = 64, device: str | None = "cpu"):
         self.model_name = str(model_name)
         self.batch_size = batch_size
-        # torch runs on the CPU by default so it never competes with TensorFlow for GPU memory;
-        # pass device="cuda" in Colab to encode 40k captions faster.
-        self.model = SentenceTransformer(self.model_name, device=device)
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        # torch on the CPU by default, so it never competes with TensorFlow for GPU memory; in Colab
+        # pass device="cuda" (TextConfig.device) to embed Flickr8k's 40k captions in a minute.
+        self.device = device
+        self._model = None  # loaded on first use: a cached embedding file needs no model at all
+
+    @property
+    def model(self):
+        if self._model is None:
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError as error:
+                raise ImportError(
+                    "The sentence-transformers encoder needs the `sentence-transformers` package: pip install "
+                    "sentence-transformers (without a GPU, install torch's CPU build first).") from error
+            self._model = SentenceTransformer(self.model_name, device=self.device)
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
 
     def cache_key(self) -> str:
         local = Path(self.model_name)
@@ -160,7 +170,7 @@ class SentenceTransformerEncoder(TextEncoder):
             label = f"{local.name}-{hashlib.sha256(str(local.resolve()).encode()).hexdigest()[:8]}"
         else:
             label = self.model_name.replace("/", "_")
-        return f"sentence-transformers-{label}-d{self.dim}"
+        return f"sentence-transformers-{label}"
 
     def encode(self, captions: list[str]) -> np.ndarray:
         embeddings = self.model.encode(list(captions), batch_size=self.batch_size, convert_to_numpy=True,
@@ -190,5 +200,6 @@ def make_encoder(text_config, training_captions: list[str] | None = None, work_d
             encoder.save(path)
         return encoder
     if text_config.encoder == "sentence-transformers":
-        return SentenceTransformerEncoder(text_config.model_name, batch_size=text_config.batch_size)
+        return SentenceTransformerEncoder(text_config.model_name, batch_size=text_config.batch_size,
+                                          device=text_config.device)
     raise ValueError(f"Unknown text encoder {text_config.encoder!r}; choose one of {', '.join(ENCODERS)}.")

