@@ -124,6 +124,7 @@ def execute(name: str, kernel: str, data_dir: Path, run_dir: Path, cwd: Path) ->
 
 
 def outputs_text(notebook) -> str:
+    """Everything the notebook printed (stdout and stderr) and the plain-text form of its results."""
     parts = []
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
@@ -146,6 +147,7 @@ def test_01_data_splits_runs(kernel_name, workspace):
     assert list(data_dir.glob("prepared/*/images_*.npy"))
     text = outputs_text(notebook)
     assert "200 captions of 40 images" in text  # tiny preset: 40 shapes images
+    assert "dropped 1 caption(s) of 1 key(s) whose image name ends in '.jpg.<n>'" in text  # the .jpg.1 example
     assert count_images(notebook) >= 1
     assert not list((workspace / "cwd01").iterdir()), "the notebook wrote into the working directory"
     assert seconds < 120
@@ -164,7 +166,10 @@ def test_02_text_embeddings_runs(kernel_name, workspace):
         assert "Skipped: smoke mode" in outputs_text(notebook)
     else:
         assert any(name.startswith("sentence-transformers") for name in cached), cached
-    assert "training caption" in outputs_text(notebook)  # the semantic-search tables
+    text = outputs_text(notebook)
+    assert "training caption" in text  # the semantic-search tables
+    assert "equals the standardised mean of the word vectors: True" in text  # the pooling check still holds
+    assert "second call" in text
     assert count_images(notebook) >= 1
     assert seconds < 120
 

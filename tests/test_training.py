@@ -92,6 +92,7 @@ def test_train_stage1_writes_the_run_directory(tiny_config, tmp_path):
     history = pd.read_csv(run_dir / "history.csv")
     assert history["epoch"].tolist() == [0, 1]
     assert np.isfinite(history[["d_loss", "g_loss"]].to_numpy()).all()
+    assert history["fidelity"].between(0, 1).all()  # the shapes fidelity of each epoch is logged too
     saved = json.loads((run_dir / "metrics.json").read_text())
     assert saved["epochs_trained"] == 2 and saved["optimizer_steps"] == 6
     assert set(saved["fidelity"]) >= {"shape", "colour", "position", "background", "mean"}

@@ -3,6 +3,8 @@
 - `SampleGrid`: after each epoch, images for fixed captions x fixed noise -> samples/epoch_XXXX.png
 - `LossCurves`: redraws loss_curves.png from history.csv (written by keras.callbacks.CSVLogger)
 - `SaveCheckpoint`: a `RunCheckpoint` of both networks, both optimizers and the epoch counter
+- `ShapesFidelity`: on the built-in dataset, adds the fidelity of fixed test captions to the logs
+  (so it lands in history.csv and on the curves: you see *when* the model starts to follow text)
 """
 
 from __future__ import annotations
@@ -52,10 +54,33 @@ class SampleGrid(keras.callbacks.Callback):
                                           title=f"epoch {finished}")
 
 
+class ShapesFidelity(keras.callbacks.Callback):
+    """Score images generated from fixed test captions with the shapes fidelity metric each epoch.
+
+    Put it before CSVLogger in the callback list: it adds `fidelity` (mean over attributes) to
+    the epoch's logs, which the logger then writes.
+    """
+
+    def __init__(self, generator, embeddings: np.ndarray, attributes, noise: np.ndarray):
+        super().__init__()
+        self.generator = generator
+        self.embeddings = np.asarray(embeddings, dtype=np.float32)
+        self.attributes = attributes.reset_index(drop=True)
+        self.noise = np.asarray(noise, dtype=np.float32)
+
+    def on_epoch_end(self, epoch, logs=None):
+        from t2ilib.metrics.fidelity import shapes_fidelity
+
+        images, _, _ = self.generator(self.embeddings, self.noise, training=False)
+        score = shapes_fidelity(to_uint8(keras.ops.convert_to_numpy(images)), self.attributes)
+        if logs is not None:
+            logs["fidelity"] = score["mean"]
+
+
 class LossCurves(keras.callbacks.Callback):
     """Redraw the loss-curve figure from the history CSV after every epoch."""
 
-    def __init__(self, history_csv, figure_path, columns=("d_loss", "g_loss", "kl")):
+    def __init__(self, history_csv, figure_path, columns=("d_loss", "g_loss", "kl", "fidelity")):
         super().__init__()
         self.history_csv = Path(history_csv)
         self.figure_path = Path(figure_path)
@@ -63,7 +88,11 @@ class LossCurves(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.history_csv.exists():
-            plot_history(self.history_csv, self.figure_path, columns=self.columns, title="Stage-I losses")
+            import pandas as pd
+
+            table = pd.read_csv(self.history_csv)
+            columns = [column for column in self.columns if column in table]
+            plot_history(table, self.figure_path, columns=columns, title="Stage-I losses (and shapes fidelity)")
 
 
 class SaveCheckpoint(keras.callbacks.Callback):

@@ -28,7 +28,7 @@ from t2ilib.data.pipeline import make_gan_dataset
 from t2ilib.data.prepare import PreparedData, fixed_sample_rows, prepare_data
 from t2ilib.models.stackgan import build_stage1
 from t2ilib.text import embed_captions, make_encoder
-from t2ilib.training.callbacks import LossCurves, SampleGrid, SaveCheckpoint, generate_grid
+from t2ilib.training.callbacks import LossCurves, SampleGrid, SaveCheckpoint, ShapesFidelity, generate_grid
 from t2ilib.training.checkpoints import RunCheckpoint
 
 logger = logging.getLogger("t2ilib")
@@ -108,6 +108,11 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
     callbacks = [
         SampleGrid(gan.generator, prepared.captions.loc[sample_rows, "caption"].tolist(), embeddings[sample_rows],
                    sample_noise(config), run_dir / "samples"),
+    ]
+    if prepared.attributes is not None:
+        rows, noise = evaluation_rows_and_noise(config, prepared)
+        callbacks.append(ShapesFidelity(gan.generator, embeddings[rows], prepared.attributes.loc[rows], noise))
+    callbacks += [
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         LossCurves(run_dir / "history.csv", run_dir / "loss_curves.png"),
         SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs),
@@ -119,6 +124,13 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
         gan.fit(dataset, epochs=config.train.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                 callbacks=callbacks, verbose=verbose)
     metrics = evaluate_stage1(gan.generator, config, prepared, embeddings)
+    history_path = run_dir / "history.csv"
+    if history_path.exists():
+        import pandas as pd
+
+        history = pd.read_csv(history_path)
+        if "fidelity" in history:
+            metrics["fidelity_by_epoch"] = [round(float(value), 4) for value in history["fidelity"]]
     metrics["epochs_trained"] = int(checkpoint.epoch.numpy())
     metrics["optimizer_steps"] = int(gan.g_optimizer.iterations.numpy())
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -139,10 +151,8 @@ def evaluate_stage1(generator, config: RunConfig, prepared: PreparedData, embedd
     from t2ilib.metrics.fidelity import chance_fidelity, shapes_fidelity
     from t2ilib.viz import to_uint8
 
-    test = prepared.split("test") if (prepared.captions["split"] == "test").any() else prepared.captions
-    rows = test.index.to_numpy()[: config.train.fidelity_samples]
-    rng = np.random.default_rng(config.train.seed + 777)
-    noise = rng.standard_normal((len(rows), config.model.noise_dim)).astype(np.float32)
+    rows, noise = evaluation_rows_and_noise(config, prepared)
+    rng = np.random.default_rng(config.train.seed + 778)
     images = []
     for start in range(0, len(rows), 64):
         batch, _, _ = generator(embeddings[rows[start:start + 64]], noise[start:start + 64], training=False)
@@ -155,6 +165,14 @@ def evaluate_stage1(generator, config: RunConfig, prepared: PreparedData, embedd
     metrics["fidelity_chance"] = chance_fidelity()
     metrics["fidelity_samples"] = int(len(rows))
     return metrics
+
+
+def evaluation_rows_and_noise(config: RunConfig, prepared: PreparedData):
+    """The fixed test captions (rows of prepared.captions) and noise used to measure a run."""
+    test = prepared.split("test") if (prepared.captions["split"] == "test").any() else prepared.captions
+    rows = test.index.to_numpy()[: config.train.fidelity_samples]
+    rng = np.random.default_rng(config.train.seed + 777)
+    return rows, rng.standard_normal((len(rows), config.model.noise_dim)).astype(np.float32)
 
 
 def summarize(metrics: dict) -> str:
@@ -171,6 +189,10 @@ def summarize(metrics: dict) -> str:
     lines.append(f"Shapes fidelity on {metrics['fidelity_samples']} test captions: {fidelity['mean']:.2f} ({per_attribute}).")
     lines.append(f"Same images scored against mismatched captions: {baseline['mean']:.2f} "
                  f"(chance {metrics['fidelity_chance']['mean']:.2f}).")
+    by_epoch = metrics.get("fidelity_by_epoch") or []
+    if len(by_epoch) > 1:
+        lines.append(f"Fidelity by epoch: {by_epoch[0]:.2f} after epoch 1 -> {by_epoch[-1]:.2f} after epoch {len(by_epoch)} "
+                     "(history.csv, loss_curves.png).")
     if margin > 0.15:
         verdict = f"The generator follows its captions: {margin:+.2f} over the mismatched baseline."
     elif margin > 0.05:
