@@ -235,16 +235,16 @@ class Verification:
         return self.ok and not self.notes
 
     def summary(self) -> str:
+        images_name = self.images_dir.name if self.images_dir else "images folder"
+        examples = ", ".join(self.missing_images[:3]) + (", ..." if len(self.missing_images) > 3 else "")
         lines = [
             f"Flickr8k folder {self.root}",
-            f"  {TOKEN_FILE}: {self.token_lines:,} lines naming {self.token_images:,} images"
-            f" (real Flickr8k: {EXPECTED_TOKEN_LINES:,} lines)",
-            f"  {self.images_dir.name if self.images_dir else 'images folder'}: {self.jpegs:,} JPEGs"
-            f" (real Flickr8k: {EXPECTED_JPEGS:,})",
+            (f"  {TOKEN_FILE}: {self.token_lines:,} lines naming {self.token_images:,} images "
+             f"(real Flickr8k: {EXPECTED_TOKEN_LINES:,} lines)"),
+            f"  {images_name}: {self.jpegs:,} JPEGs (real Flickr8k: {EXPECTED_JPEGS:,})",
             f"  named in the token file but missing: {len(self.missing_images)}"
-            + (f" ({', '.join(self.missing_images[:3])}{', ...' if len(self.missing_images) > 3 else ''})"
-               if self.missing_images else "")
-            + f" (real Flickr8k: {len(EXPECTED_MISSING)}, {EXPECTED_MISSING[0]}: t2ilib drops its captions)",
+            + (f" ({examples})" if self.missing_images else "")
+            + f" (real Flickr8k: 1, {EXPECTED_MISSING[0]}, whose captions t2ilib drops)",
         ]
         lines += [f"  ERROR: {text}" for text in self.errors]
         lines += [f"  note: {text}" for text in self.notes]
