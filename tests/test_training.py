@@ -93,6 +93,7 @@ def test_train_stage1_writes_the_run_directory(tiny_config, tmp_path):
     assert history["epoch"].tolist() == [0, 1]
     assert np.isfinite(history[["d_loss", "g_loss"]].to_numpy()).all()
     assert history["fidelity"].between(0, 1).all()  # the shapes fidelity of each epoch is logged too
+    assert not any(column.startswith("val_") for column in history.columns)  # no empty validation columns
     saved = json.loads((run_dir / "metrics.json").read_text())
     assert saved["epochs_trained"] == 2 and saved["optimizer_steps"] == 6
     assert set(saved["fidelity"]) >= {"shape", "colour", "position", "background", "mean"}

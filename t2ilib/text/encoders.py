@@ -162,7 +162,9 @@ class SentenceTransformerEncoder(TextEncoder):
 
     @property
     def dim(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        model = self.model
+        size = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(size())
 
     def cache_key(self) -> str:
         local = Path(self.model_name)

@@ -77,6 +77,19 @@ class ShapesFidelity(keras.callbacks.Callback):
             logs["fidelity"] = score["mean"]
 
 
+class HistoryCSV(keras.callbacks.CSVLogger):
+    """keras.callbacks.CSVLogger without the empty `val_*` columns it adds when fit has no
+    validation data. Appends across resumes (one row per epoch, `epoch` 0-based)."""
+
+    def __init__(self, filename):
+        super().__init__(str(filename), append=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None and logs:
+            self.keys = sorted(logs)
+        super().on_epoch_end(epoch, logs)
+
+
 class LossCurves(keras.callbacks.Callback):
     """Redraw the loss-curve figure from the history CSV after every epoch."""
 

@@ -28,7 +28,7 @@ from t2ilib.data.pipeline import make_gan_dataset
 from t2ilib.data.prepare import PreparedData, fixed_sample_rows, prepare_data
 from t2ilib.models.stackgan import build_stage1
 from t2ilib.text import embed_captions, make_encoder
-from t2ilib.training.callbacks import LossCurves, SampleGrid, SaveCheckpoint, ShapesFidelity, generate_grid
+from t2ilib.training.callbacks import HistoryCSV, LossCurves, SampleGrid, SaveCheckpoint, ShapesFidelity, generate_grid
 from t2ilib.training.checkpoints import RunCheckpoint
 
 logger = logging.getLogger("t2ilib")
@@ -36,6 +36,19 @@ logger = logging.getLogger("t2ilib")
 # Settings that may change between a run and its resume without changing what is trained.
 RESUMABLE_CHANGES = {("train", "epochs"), ("train", "checkpoint_every_epochs"), ("train", "max_to_keep"),
                      ("train", "fidelity_samples"), ("data", "data_dir")}
+
+
+def allow_gpu_memory_growth() -> None:
+    """Let TensorFlow take GPU memory as it needs it instead of all of it at start-up, so that a
+    torch text encoder (BERT) can share the GPU in the same Colab process. No effect on a CPU,
+    and none once TensorFlow has already initialised the GPU."""
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # the GPU is already initialised: too late, and harmless
+            pass
 
 
 def embed_all_captions(config: RunConfig, prepared: PreparedData):
@@ -82,6 +95,7 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
     Returns the metrics dictionary that is also written to `run_dir/metrics.json`.
     """
     run_dir = Path(run_dir)
+    allow_gpu_memory_growth()
     check_run_config(run_dir, config, allow_config_change)
     keras.utils.set_random_seed(config.train.seed)
     prepared = prepare_data(config.data, progress=verbose > 0)
@@ -113,7 +127,7 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
         rows, noise = evaluation_rows_and_noise(config, prepared)
         callbacks.append(ShapesFidelity(gan.generator, embeddings[rows], prepared.attributes.loc[rows], noise))
     callbacks += [
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        HistoryCSV(run_dir / "history.csv"),
         LossCurves(run_dir / "history.csv", run_dir / "loss_curves.png"),
         SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs),
         keras.callbacks.TerminateOnNaN(),
