@@ -7,5 +7,16 @@ from t2ilib.models.stackgan import (
     build_stage1,
     make_optimizer,
 )
+from t2ilib.models.stackgan2 import (
+    StackGANStage2,
+    StageIIDiscriminator,
+    StageIIGenerator,
+    build_stage2,
+)
 
-__all__ = ["StackGANStage1", "StageIDiscriminator", "StageIGenerator", "build_stage1", "make_optimizer"]
+__all__ = ["StackGANStage1", "StageIDiscriminator", "StageIGenerator", "build_stage1", "make_optimizer",
+           "StackGANStage2", "StageIIDiscriminator", "StageIIGenerator", "build_stage2"]
+
+from t2ilib.models.vae import REPORT_MODELS, TextToImageVAE, letterbox, report_model  # noqa: E402
+
+__all__ += ["REPORT_MODELS", "TextToImageVAE", "letterbox", "report_model"]

@@ -139,3 +139,41 @@ class UnconditionalLogits(layers.Layer):
 
     def call(self, features):
         return ops.reshape(self.logit_conv(features), (-1,))
+
+
+class ConvBlock(layers.Layer):
+    """conv (bias-free) -> [BatchNorm] -> activation: Stage-II's image encoder and its
+    discriminator's 3x3 convolutions. `activation_name` as in `activation()`.
+    """
+
+    def __init__(self, filters: int, kernel_size: int, strides: int = 1, normalize: bool = True,
+                 activation_name: str = "relu", **kwargs):
+        super().__init__(**kwargs)
+        self.conv = conv(filters, kernel_size, strides=strides)
+        self.norm = batch_norm() if normalize else None
+        self.activation = activation(activation_name)
+
+    def call(self, x, training=False):
+        x = self.conv(x)
+        if self.norm is not None:
+            x = self.norm(x, training=training)
+        return self.activation(x)
+
+
+class ResidualBlock(layers.Layer):
+    """Stage-II residual block: x -> conv3x3 -> BN -> ReLU -> conv3x3 -> BN, add x, ReLU.
+
+    Keeps the shape (B, H, W, C); `filters` must equal the input's C.
+    """
+
+    def __init__(self, filters: int, **kwargs):
+        super().__init__(**kwargs)
+        self.conv_1 = conv(filters, 3)
+        self.norm_1 = batch_norm()
+        self.conv_2 = conv(filters, 3)
+        self.norm_2 = batch_norm()
+
+    def call(self, x, training=False):
+        residual = ops.relu(self.norm_1(self.conv_1(x), training=training))
+        residual = self.norm_2(self.conv_2(residual), training=training)
+        return ops.relu(x + residual)

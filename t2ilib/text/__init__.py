@@ -12,3 +12,7 @@ from t2ilib.text.encoders import (
 
 __all__ = ["ENCODERS", "SentenceTransformerEncoder", "TextEncoder", "Word2VecEncoder", "embed_captions",
            "make_encoder", "nearest_captions", "tokenize"]
+from t2ilib.text.cleaning import clean_caption, clean_captions, english_stopwords  # noqa: E402
+from t2ilib.text.glove import GloveEncoder, load_glove  # noqa: E402
+
+__all__ += ["GloveEncoder", "clean_caption", "clean_captions", "english_stopwords", "load_glove"]
