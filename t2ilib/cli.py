@@ -7,6 +7,8 @@ Every step takes paths and a preset (or a config.json), never hidden globals:
     python -m t2ilib embed   --preset colab --data-dir /content/drive/MyDrive/t2ilib
     python -m t2ilib train   --preset colab --data-dir ... --run-dir /content/drive/MyDrive/t2ilib/runs/stage1
     python -m t2ilib sample  --run-dir runs/quickstart --caption "a red circle at the top on a black background"
+    python -m t2ilib vae-train report2 --run-dir runs/vae_report2      # the GloVe VAE report's model 2
+    python -m t2ilib vae-compare report2=runs/vae_report2 improved=runs/vae_improved --output-dir runs/vae_comparison
 """
 
 from __future__ import annotations
@@ -110,6 +112,30 @@ def cmd_sample(args):
     print(f"Wrote {out} ({len(captions)} captions x {args.num} samples).")
 
 
+def cmd_vae_train(args):
+    from t2ilib.training.vae import VAEConfig, train_vae
+
+    settings = {key: value for key, value in dict(
+        dataset=args.dataset, data_dir=args.data_dir, glove_path=args.glove_path, epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.learning_rate).items() if value is not None}
+    metrics = train_vae(args.model, args.run_dir, VAEConfig(**settings), verbose=args.verbose)
+    print(json.dumps({key: value for key, value in metrics.items() if not isinstance(value, (dict, list))}, indent=2))
+
+
+def cmd_vae_compare(args):
+    from t2ilib.training.vae import compare_vaes
+
+    run_dirs = {}
+    for item in args.runs:
+        label, _, path = item.partition("=")
+        if not path:
+            raise ValueError(f"{item!r}: write each run as LABEL=RUN_DIR, e.g. report2=runs/vae_report2.")
+        run_dirs[label] = path
+    table = compare_vaes(run_dirs, args.output_dir)
+    print(table.to_string(index=False))
+    print(f"Wrote {Path(args.output_dir) / 'comparison.csv'} and {Path(args.output_dir) / 'comparison.png'}.")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m t2ilib", description="t2ilib: text-to-image course kit.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -145,6 +171,23 @@ def build_parser():
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", help="output PNG (default: <run-dir>/samples/sample.png)")
     sample.set_defaults(func=cmd_sample)
+
+    vae_train = commands.add_parser("vae-train", help="train (or resume) one of the GloVe VAE models")
+    vae_train.add_argument("model", choices=["report1", "report2", "report3", "improved"])
+    vae_train.add_argument("--run-dir", required=True)
+    vae_train.add_argument("--dataset", help="'shapes' (default), 'flickr8k' or a Flickr8k-format folder")
+    vae_train.add_argument("--data-dir", help="folder for datasets and caches (default: ./t2ilib_data)")
+    vae_train.add_argument("--glove-path", help="glove.6B.50d.txt (default on shapes: a Word2Vec stand-in)")
+    vae_train.add_argument("--epochs", type=int)
+    vae_train.add_argument("--batch-size", type=int)
+    vae_train.add_argument("--learning-rate", type=float)
+    vae_train.add_argument("--verbose", type=int, default=1)
+    vae_train.set_defaults(func=cmd_vae_train)
+
+    vae_compare = commands.add_parser("vae-compare", help="one figure and one table for several VAE run directories")
+    vae_compare.add_argument("runs", nargs="+", metavar="LABEL=RUN_DIR")
+    vae_compare.add_argument("--output-dir", required=True)
+    vae_compare.set_defaults(func=cmd_vae_compare)
     return parser
 
 

@@ -21,7 +21,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
-EXECUTED = ["01_data_splits.ipynb", "02_text_embeddings.ipynb", "03_stackgan_stage1.ipynb"]  # add new ones here
+EXECUTED = ["01_data_splits.ipynb", "02_text_embeddings.ipynb", "03_stackgan_stage1.ipynb", "05_glove_vae.ipynb"]  # add new ones here
 CELL_TIMEOUT_S = 300
 KERNEL_NAME = "python3"
 
@@ -186,3 +186,18 @@ def test_03_stackgan_stage1_runs(kernel_name, workspace):
     assert "10,301,248 trainable parameters (paper code" in text
     assert count_images(notebook) >= 3
     assert seconds < 120
+
+
+@pytest.mark.slow
+def test_05_glove_vae_runs(kernel_name, workspace):
+    run_root = workspace / "run05"
+    seconds, notebook = execute("05_glove_vae.ipynb", kernel_name, workspace / "data05", run_root, workspace / "cwd05")
+    table = run_root / "comparison" / "comparison.csv"
+    assert table.is_file() and (run_root / "comparison" / "comparison.png").is_file()
+    import pandas as pd
+
+    columns = pd.read_csv(table).columns
+    assert {"mse", "psnr", "ssim", "output_spread", "collapsed", "fidelity"} <= set(columns)
+    assert not any("accuracy" in column for column in columns)
+    assert "COLLAPSED" in outputs_text(notebook)  # the report's models are detected as collapsed
+    assert seconds < 180

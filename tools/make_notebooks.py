@@ -775,6 +775,14 @@ NOTEBOOKS = {
 GPU_NOTEBOOKS = {"02_text_embeddings.ipynb", "03_stackgan_stage1.ipynb"}
 
 
+def _register_later_notebooks():
+    """Notebooks 04+ keep their cells in tools/notebook_0X.py (one file each)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import notebook_05
+
+    NOTEBOOKS["05_glove_vae.ipynb"] = notebook_05.cells
+
+
 def build(name: str):
     notebook = nbformat.v4.new_notebook()
     notebook.cells = NOTEBOOKS[name]()
@@ -798,6 +806,7 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true", help="only compare with the committed notebooks")
     args = parser.parse_args(argv)
     NOTEBOOK_DIR.mkdir(exist_ok=True)
+    _register_later_notebooks()
     stale = []
     for name in NOTEBOOKS:
         text = nbformat.writes(build(name)) + "\n"

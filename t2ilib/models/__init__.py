@@ -20,3 +20,7 @@ __all__ = ["StackGANStage1", "StageIDiscriminator", "StageIGenerator", "build_st
 from t2ilib.models.vae import REPORT_MODELS, TextToImageVAE, letterbox, report_model  # noqa: E402
 
 __all__ += ["REPORT_MODELS", "TextToImageVAE", "letterbox", "report_model"]
+
+from t2ilib.models.cvae import ConditionalVAE, improved_model  # noqa: E402
+
+__all__ += ["ConditionalVAE", "improved_model"]
