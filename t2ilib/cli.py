@@ -7,6 +7,7 @@ Every step takes paths and a preset (or a config.json), never hidden globals:
     python -m t2ilib embed   --preset colab --data-dir /content/drive/MyDrive/t2ilib
     python -m t2ilib train   --preset colab --data-dir ... --run-dir /content/drive/MyDrive/t2ilib/runs/stage1
     python -m t2ilib sample  --run-dir runs/quickstart --caption "a red circle at the top on a black background"
+    python -m t2ilib train-stage2 --stage1-run-dir runs/quickstart --run-dir runs/quickstart_stage2
     python -m t2ilib vae-train report2 --run-dir runs/vae_report2      # the GloVe VAE report's model 2
     python -m t2ilib vae-compare report2=runs/vae_report2 improved=runs/vae_improved --output-dir runs/vae_comparison
 """
@@ -112,6 +113,17 @@ def cmd_sample(args):
     print(f"Wrote {out} ({len(captions)} captions x {args.num} samples).")
 
 
+def cmd_train_stage2(args):
+    from t2ilib.training.stage2 import summarize, train_stage2
+
+    config = _config_from_args(args)
+    run_dir = Path(args.run_dir or Path("runs") / f"{config.name}_stage2")
+    metrics = train_stage2(config, run_dir, args.stage1_run_dir, verbose=args.verbose,
+                           allow_config_change=args.allow_config_change)
+    print(f"\nRun directory: {run_dir}")
+    print(summarize(metrics))
+
+
 def cmd_vae_train(args):
     from t2ilib.training.vae import VAEConfig, train_vae
 
@@ -171,6 +183,14 @@ def build_parser():
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", help="output PNG (default: <run-dir>/samples/sample.png)")
     sample.set_defaults(func=cmd_sample)
+
+    stage2 = commands.add_parser("train-stage2", help="train (or resume) Stage-II on top of a finished Stage-I run")
+    _add_config_arguments(stage2)
+    stage2.add_argument("--stage1-run-dir", required=True, help="the Stage-I run directory to refine")
+    stage2.add_argument("--run-dir", help="Stage-II run directory (default: runs/<config name>_stage2)")
+    stage2.add_argument("--verbose", type=int, default=1)
+    stage2.add_argument("--allow-config-change", action="store_true")
+    stage2.set_defaults(func=cmd_train_stage2)
 
     vae_train = commands.add_parser("vae-train", help="train (or resume) one of the GloVe VAE models")
     vae_train.add_argument("model", choices=["report1", "report2", "report3", "improved"])

@@ -8,6 +8,9 @@ Presets:
 - `official`: the StackGAN paper (Zhang et al. 2017): batch 64, Adam 2e-4 for both networks,
   lr halved every 50 epochs (official TF code), 600 epochs.
 
+Each preset also has Stage-II settings (`stage2`: 4x the Stage-I size; 128 for tiny and
+quickstart, 256 for colab and official).
+
 A config is plain data: `RunConfig.to_dict()` / `RunConfig.from_dict()` round-trip through JSON.
 """
 
@@ -70,12 +73,30 @@ class TrainConfig:
 
 
 @dataclass
+class Stage2Config:
+    """StackGAN Stage-II (t2ilib.training.stage2): a 4x refiner trained on top of a frozen Stage-I
+    run. The data, text and model sections of the run must be those of its Stage-I run (same
+    captions, same encoder, same condition size); these are Stage-II's own settings."""
+
+    stage1_run_dir: str = ""  # the Stage-I run it refines; recorded by train_stage2
+    image_size: int = 256  # 4x the Stage-I size (64 -> 256; 32 -> 128 in the small presets)
+    generator_width: int = 128  # gf of the Stage-II generator
+    discriminator_width: int = 64  # df of the Stage-II discriminator
+    batch_size: int = 64  # official; a 15 GB Colab GPU takes 24 (preset colab; see stage2.memory_estimate)
+    epochs: int = 600
+    learning_rate: float = 2e-4  # Adam, beta_1 from the train section
+    lr_decay_epochs: int = 50  # halve every this many epochs (0 = constant)
+    steps_per_epoch: int | None = None  # None = one pass over the training captions
+
+
+@dataclass
 class RunConfig:
     name: str = "stage1"
     data: DataConfig = field(default_factory=DataConfig)
     text: TextConfig = field(default_factory=TextConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    stage2: Stage2Config = field(default_factory=Stage2Config)  # used by Stage-II runs only
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -84,8 +105,9 @@ class RunConfig:
     def from_dict(cls, values: dict) -> "RunConfig":
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ValueError(f"Unknown config sections {sorted(unknown)}; expected name, data, text, model, train.")
-        sections = {"data": DataConfig, "text": TextConfig, "model": ModelConfig, "train": TrainConfig}
+            raise ValueError(f"Unknown config sections {sorted(unknown)}; expected name, data, text, model, train, stage2.")
+        sections = {"data": DataConfig, "text": TextConfig, "model": ModelConfig, "train": TrainConfig,
+                    "stage2": Stage2Config}
         kwargs = {}
         for key, value in values.items():
             if key in sections:
@@ -135,6 +157,8 @@ def preset(name: str) -> RunConfig:
             model=ModelConfig(condition_dim=8, noise_dim=8, generator_width=8, discriminator_width=8),
             train=TrainConfig(batch_size=8, epochs=2, steps_per_epoch=3, lr_decay_epochs=0,
                               num_sample_captions=4, num_sample_noise=3, fidelity_samples=16),
+            stage2=Stage2Config(image_size=128, generator_width=8, discriminator_width=8, batch_size=4, epochs=2,
+                                steps_per_epoch=2, lr_decay_epochs=0),
         )
     if name == "quickstart":
         # Sized for a 2-core CPU in about 10 minutes: 32x32 images (Stage-I proper is 64x64, see
@@ -146,6 +170,8 @@ def preset(name: str) -> RunConfig:
             text=TextConfig(word2vec_dim=64, word2vec_epochs=30),
             model=ModelConfig(condition_dim=32, noise_dim=16, generator_width=16, discriminator_width=16),
             train=TrainConfig(batch_size=32, epochs=40, learning_rate=2e-4, lr_decay_epochs=0),
+            stage2=Stage2Config(image_size=128, generator_width=16, discriminator_width=16, batch_size=16, epochs=10,
+                                lr_decay_epochs=0),
         )
     if name == "colab":
         return RunConfig(
@@ -154,6 +180,9 @@ def preset(name: str) -> RunConfig:
             text=TextConfig(encoder="sentence-transformers", model_name="bert-base-nli-mean-tokens", device=None),
             model=ModelConfig(last_activation="leaky_relu"),
             train=TrainConfig(batch_size=128, epochs=600, learning_rate=2e-4, lr_decay_epochs=50),
+            # Stage-II at 256x256, official widths: batch 24 is the largest step of 8 that fits a 15 GB
+            # Colab T4 in float32 by stage2.memory_estimate (~9.2 GiB of a 11.25 GiB budget).
+            stage2=Stage2Config(batch_size=24, epochs=600, learning_rate=2e-4, lr_decay_epochs=50),
         )
     if name == "official":
         return RunConfig(
@@ -162,6 +191,7 @@ def preset(name: str) -> RunConfig:
             text=TextConfig(encoder="sentence-transformers", model_name="bert-base-nli-mean-tokens", device=None),
             model=ModelConfig(),
             train=TrainConfig(batch_size=64, epochs=600, learning_rate=2e-4, lr_decay_epochs=50),
+            stage2=Stage2Config(batch_size=64, epochs=600, learning_rate=2e-4, lr_decay_epochs=50),
         )
     raise ValueError(f"Unknown preset {name!r}; choose one of: tiny, quickstart, colab, official.")
 

@@ -34,13 +34,14 @@ def _pyplot():
 def save_sample_grid(images, captions: list[str], path, title: str | None = None, wrap: int = 28):
     """Save a grid with one row per caption (its text on the left) and one column per noise vector.
 
-    images: uint8 (num_captions, num_noise, H, W, 3).
+    images: uint8 (num_captions, num_noise, H, W, 3); W may be a multiple of H (side-by-side cells).
     """
     images = np.asarray(images)
     rows, cols = images.shape[:2]
+    aspect = images.shape[3] / images.shape[2]  # 1 for square cells
     plt = _pyplot()
-    figure, axes = plt.subplots(rows, cols + 1, figsize=(1.3 * cols + 2.6, 1.3 * rows),
-                                gridspec_kw={"width_ratios": [2.2] + [1] * cols}, squeeze=False)
+    figure, axes = plt.subplots(rows, cols + 1, figsize=(1.3 * aspect * cols + 2.6, 1.3 * rows),
+                                gridspec_kw={"width_ratios": [2.2] + [aspect] * cols}, squeeze=False)
     for r in range(rows):
         axes[r, 0].axis("off")
         axes[r, 0].text(1.0, 0.5, textwrap.fill(captions[r], wrap), ha="right", va="center", fontsize=7,
@@ -56,6 +57,25 @@ def save_sample_grid(images, captions: list[str], path, title: str | None = None
     figure.savefig(path, dpi=100)  # PNG: lossless, as the metrics expect
     plt.close(figure)
     return path
+
+
+def side_by_side(small, large, gap: int = 4) -> np.ndarray:
+    """Stage-I and Stage-II images as one picture per cell: the small image upscaled (nearest,
+    so its pixels stay visible) to the large size, a white gap, then the large image.
+
+    small: uint8 (..., s, s, 3), large: uint8 (..., S, S, 3) with S a multiple of s.
+    Returns uint8 (..., S, 2S + gap, 3).
+    """
+    small, large = np.asarray(small), np.asarray(large)
+    factor = large.shape[-2] // small.shape[-2]
+    upscaled = np.repeat(np.repeat(small, factor, axis=-3), factor, axis=-2)
+    white = np.full(large.shape[:-2] + (gap, 3), 255, dtype=np.uint8)
+    return np.concatenate([upscaled, white, large], axis=-2)
+
+
+def save_stacked_grid(stage1_images, stage2_images, captions: list[str], path, title: str | None = None):
+    """`save_sample_grid` of `side_by_side` cells: per caption and noise, Stage-I | Stage-II."""
+    return save_sample_grid(side_by_side(stage1_images, stage2_images), captions, path, title=title)
 
 
 def plot_history(history, path, columns=None, title: str | None = None):

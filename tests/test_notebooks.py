@@ -21,7 +21,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
-EXECUTED = ["01_data_splits.ipynb", "02_text_embeddings.ipynb", "03_stackgan_stage1.ipynb", "05_glove_vae.ipynb"]  # add new ones here
+EXECUTED = ["01_data_splits.ipynb", "02_text_embeddings.ipynb", "03_stackgan_stage1.ipynb", "04_stackgan_stage2.ipynb",
+            "05_glove_vae.ipynb"]  # add new ones here
 CELL_TIMEOUT_S = 300
 KERNEL_NAME = "python3"
 
@@ -200,4 +201,20 @@ def test_05_glove_vae_runs(kernel_name, workspace):
     assert {"mse", "psnr", "ssim", "output_spread", "collapsed", "fidelity"} <= set(columns)
     assert not any("accuracy" in column for column in columns)
     assert "COLLAPSED" in outputs_text(notebook)  # the report's models are detected as collapsed
+    assert seconds < 180
+
+
+@pytest.mark.slow
+def test_04_stackgan_stage2_runs(kernel_name, workspace):
+    run_dir = workspace / "run04"
+    seconds, notebook = execute("04_stackgan_stage2.ipynb", kernel_name, workspace / "data04", run_dir,
+                                workspace / "cwd04")
+    for name in ("config.json", "history.csv", "metrics.json", "samples/new_captions.png"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "samples").glob("epoch_*.png"))
+    text = outputs_text(notebook)
+    assert "Resuming" in text
+    assert "26,290,080 trainable parameters (paper code: 26,290,080)" in text
+    assert count_images(notebook) >= 4
+    assert not list((workspace / "cwd04").iterdir()), "the notebook wrote into the working directory"
     assert seconds < 180

@@ -778,9 +778,12 @@ GPU_NOTEBOOKS = {"02_text_embeddings.ipynb", "03_stackgan_stage1.ipynb"}
 def _register_later_notebooks():
     """Notebooks 04+ keep their cells in tools/notebook_0X.py (one file each)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import notebook_04
     import notebook_05
 
+    NOTEBOOKS["04_stackgan_stage2.ipynb"] = notebook_04.cells
     NOTEBOOKS["05_glove_vae.ipynb"] = notebook_05.cells
+    GPU_NOTEBOOKS.add("04_stackgan_stage2.ipynb")
 
 
 def build(name: str):

@@ -1,6 +1,7 @@
 """Keras callbacks that turn `model.fit` into a run directory.
 
 - `SampleGrid`: after each epoch, images for fixed captions x fixed noise -> samples/epoch_XXXX.png
+- `StackedSampleGrid`: the same for Stage-II, each cell the Stage-I image beside its refinement
 - `LossCurves`: redraws loss_curves.png from history.csv (written by keras.callbacks.CSVLogger)
 - `SaveCheckpoint`: a `RunCheckpoint` of both networks, both optimizers and the epoch counter
 - `ShapesFidelity`: on the built-in dataset, adds the fidelity of fixed test captions to the logs
@@ -14,7 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from t2ilib.viz import plot_history, save_sample_grid, to_uint8
+from t2ilib.viz import plot_history, save_sample_grid, save_stacked_grid, to_uint8
 
 
 def generate_grid(generator, embeddings: np.ndarray, noise: np.ndarray) -> np.ndarray:
@@ -52,6 +53,31 @@ class SampleGrid(keras.callbacks.Callback):
         images = generate_grid(self.generator, self.embeddings, self.noise)
         self.last_path = save_sample_grid(images, self.captions, self.directory / f"epoch_{finished:04d}.png",
                                           title=f"epoch {finished}")
+
+
+def generate_stacked_grid(generator, embeddings: np.ndarray, noise: np.ndarray):
+    """A Stage-II generator's pair of uint8 grids, (num_captions, num_noise, ...) each: the
+    Stage-I images and their Stage-II refinements, every caption with every noise vector."""
+    num_captions, num_noise = len(embeddings), len(noise)
+    repeated_embeddings = np.repeat(np.asarray(embeddings, dtype=np.float32), num_noise, axis=0)
+    tiled_noise = np.tile(np.asarray(noise, dtype=np.float32), (num_captions, 1))
+    refined, _, _, first = generator(repeated_embeddings, tiled_noise, training=False)
+    first, refined = (to_uint8(keras.ops.convert_to_numpy(images)) for images in (first, refined))
+    return (first.reshape((num_captions, num_noise) + first.shape[1:]),
+            refined.reshape((num_captions, num_noise) + refined.shape[1:]))
+
+
+class StackedSampleGrid(SampleGrid):
+    """Stage-II's `SampleGrid`: each cell shows the Stage-I image (upscaled) and, beside it,
+    the Stage-II image for the same caption and noise."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        finished = epoch + 1
+        if finished % self.every_epochs:
+            return
+        first, refined = generate_stacked_grid(self.generator, self.embeddings, self.noise)
+        self.last_path = save_stacked_grid(first, refined, self.captions, self.directory / f"epoch_{finished:04d}.png",
+                                           title=f"epoch {finished}: Stage-I (left) and Stage-II (right)")
 
 
 class ShapesFidelity(keras.callbacks.Callback):
@@ -93,8 +119,10 @@ class HistoryCSV(keras.callbacks.CSVLogger):
 class LossCurves(keras.callbacks.Callback):
     """Redraw the loss-curve figure from the history CSV after every epoch."""
 
-    def __init__(self, history_csv, figure_path, columns=("d_loss", "g_loss", "kl", "fidelity")):
+    def __init__(self, history_csv, figure_path, columns=("d_loss", "g_loss", "kl", "fidelity"),
+                 title: str = "Stage-I losses (and shapes fidelity)"):
         super().__init__()
+        self.title = title
         self.history_csv = Path(history_csv)
         self.figure_path = Path(figure_path)
         self.columns = list(columns)
@@ -105,7 +133,7 @@ class LossCurves(keras.callbacks.Callback):
 
             table = pd.read_csv(self.history_csv)
             columns = [column for column in self.columns if column in table]
-            plot_history(table, self.figure_path, columns=columns, title="Stage-I losses (and shapes fidelity)")
+            plot_history(table, self.figure_path, columns=columns, title=self.title)
 
 
 class SaveCheckpoint(keras.callbacks.Callback):

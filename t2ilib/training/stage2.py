@@ -1,0 +1,379 @@
+"""Train StackGAN Stage-II on top of a finished Stage-I run, resume it, sample from both stages.
+
+A Stage-II run directory holds the same files as a Stage-I run (see `t2ilib.training.stage1`):
+    config.json            the RunConfig; `stage2.stage1_run_dir` names the Stage-I run it refines
+    checkpoints/           RunCheckpoint files (Stage-II networks and optimizers, the frozen
+                           Stage-I weights it was trained against, the epoch)
+    samples/epoch_XXXX.png fixed captions x fixed noise; each cell the Stage-I image (upscaled)
+                           beside its Stage-II refinement
+    history.csv, loss_curves.png, metrics.json
+
+The data, text and model sections of a Stage-II run are those of its Stage-I run: the same
+captions and splits, the same caption embeddings (read from the Stage-I run's cache), the same
+condition and noise sizes. Stage-II's own settings (size, widths, batch, epochs, learning rate)
+are in the `stage2` section. Real images come through the same cache and augmentation as
+Stage-I, at the Stage-II size: cached at 76/64 of it (304 for 256), random crop, random flip.
+
+Memory (`memory_estimate`): at the official widths (gf 128, df 64), 256x256 and BERT (768-d)
+the two Stage-II networks have 97,592,098 trainable parameters (+ 10,270,402 frozen Stage-I).
+Estimated training memory, float32 / mixed_float16: batch 16 -> 6.6 / 4.2 GiB, 24 -> 9.2 / 5.5,
+32 -> 11.7 / 6.8, 48 -> 16.8 / 9.3, 64 -> 21.9 / 11.9 GiB. Against 75% of a 15 GB Colab T4
+(11.25 GiB) the `colab` preset uses batch 24, which fits in float32 (this kit trains in
+float32); with mixed precision, 48 would fit. The `official` preset keeps the paper's 64
+(a 40 GB+ GPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from t2ilib.config import RunConfig
+from t2ilib.data.pipeline import make_gan_dataset
+from t2ilib.data.prepare import fixed_sample_rows, prepare_data
+from t2ilib.models.stackgan import StageIGenerator
+from t2ilib.models.stackgan2 import StageIIDiscriminator, StageIIGenerator, build_stage2
+from t2ilib.training import stage1
+from t2ilib.training.callbacks import HistoryCSV, LossCurves, SaveCheckpoint, ShapesFidelity, StackedSampleGrid
+from t2ilib.training.checkpoints import RunCheckpoint
+from t2ilib.viz import to_uint8
+
+# Stage-II settings that may change between a run and its resume.
+RESUMABLE_STAGE2_CHANGES = {"epochs"}
+GIB = 1024 ** 3
+COLAB_GPU_BYTES = 15 * GIB  # a Colab T4 shows 15 GB
+USABLE_FRACTION = 0.75  # leave a quarter for the CUDA context, cuDNN workspaces and fragmentation
+
+
+# ---------------------------------------------------------------------------------------
+# Configuration: a Stage-II run inherits data, text and model from its Stage-I run
+# ---------------------------------------------------------------------------------------
+def stage2_run_config(config: RunConfig, stage1_run_dir) -> RunConfig:
+    """The config a Stage-II run is trained with: `config`'s train and stage2 sections, the
+    Stage-I run's data, text and model sections (refusing a config that contradicts them),
+    and the Stage-I run directory recorded in `stage2.stage1_run_dir`."""
+    stage1_run_dir = Path(stage1_run_dir)
+    path = stage1_run_dir / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"No Stage-I run in {stage1_run_dir} (no config.json): train Stage-I first "
+                                "(train_stage1, notebook 03, or `t2ilib train`).")
+    stage1_config = RunConfig.load(path)
+    mine, theirs = config.to_dict(), stage1_config.to_dict()
+    differences = [(section, key, theirs[section][key], mine[section][key])
+                   for section in ("text", "model") for key in mine[section]
+                   if mine[section][key] != theirs[section][key]]
+    if mine["data"]["dataset"] != theirs["data"]["dataset"]:
+        differences.append(("data", "dataset", theirs["data"]["dataset"], mine["data"]["dataset"]))
+    if differences:
+        listed = "; ".join(f"{s}.{k}: Stage-I {a!r}, here {b!r}" for s, k, a, b in differences[:5])
+        raise ValueError(f"This config does not match the Stage-I run {stage1_run_dir} ({listed}). Stage-II reuses "
+                         "the Stage-I run's dataset, caption encoder and model sizes: start from the same preset "
+                         "(or RunConfig.load of its config.json) and change only the train and stage2 sections.")
+    if config.stage2.image_size != 4 * stage1_config.data.image_size:
+        raise ValueError(f"stage2.image_size must be 4x the Stage-I size {stage1_config.data.image_size} "
+                         f"(got {config.stage2.image_size}).")
+    stage2 = dataclasses.replace(config.stage2, stage1_run_dir=str(stage1_run_dir.resolve()))
+    return dataclasses.replace(config, data=stage1_config.data, text=stage1_config.text,
+                               model=stage1_config.model, stage2=stage2)
+
+
+def check_stage2_config(run_dir: Path, config: RunConfig, allow_config_change: bool = False) -> None:
+    """Refuse to resume a Stage-II run whose stage2 section changed (beyond `epochs`), then
+    write config.json with the checks of Stage-I (`stage1.check_run_config`)."""
+    path = run_dir / "config.json"
+    if path.exists() and not allow_config_change:
+        saved = RunConfig.load(path).stage2.__dict__
+        differences = [(key, saved[key], value) for key, value in config.stage2.__dict__.items()
+                       if saved[key] != value and key not in RESUMABLE_STAGE2_CHANGES]
+        if differences:
+            listed = "; ".join(f"stage2.{k}: saved {a!r}, now {b!r}" for k, a, b in differences[:5])
+            raise ValueError(f"{path} was written by a Stage-II run with other settings ({listed}). Choose a new run "
+                             "directory, or pass allow_config_change=True if you mean it.")
+    stage1.check_run_config(run_dir, config, allow_config_change)
+
+
+def build_config(config: RunConfig) -> RunConfig:
+    """`config` with Stage-II's widths and optimizer settings where `build_stage2` reads them."""
+    return config.replace(**{"model.generator_width": config.stage2.generator_width,
+                             "model.discriminator_width": config.stage2.discriminator_width,
+                             "train.learning_rate": config.stage2.learning_rate,
+                             "train.lr_decay_epochs": config.stage2.lr_decay_epochs})
+
+
+def checkpoint_parts(gan) -> dict:
+    """What a Stage-II checkpoint holds: the whole model (the frozen Stage-I weights included,
+    so a Stage-II run is self-contained) and both optimizers."""
+    return {"model": gan, "g_optimizer": gan.g_optimizer, "d_optimizer": gan.d_optimizer}
+
+
+# ---------------------------------------------------------------------------------------
+# Memory
+# ---------------------------------------------------------------------------------------
+def _stage2_networks(config: RunConfig, embedding_dim: int):
+    stage1_generator = StageIGenerator(embedding_dim, image_size=config.stage2.image_size // 4,
+                                       generator_width=config.model.generator_width,
+                                       condition_dim=config.model.condition_dim, noise_dim=config.model.noise_dim)
+    generator = StageIIGenerator(stage1_generator, embedding_dim, image_size=config.stage2.image_size,
+                                 generator_width=config.stage2.generator_width,
+                                 condition_dim=config.model.condition_dim).build_for(batch_size=1)
+    discriminator = StageIIDiscriminator(embedding_dim, image_size=config.stage2.image_size,
+                                         discriminator_width=config.stage2.discriminator_width,
+                                         condition_dim=config.model.condition_dim).build_for(batch_size=1)
+    return stage1_generator, generator, discriminator
+
+
+def activation_elements(image_size: int, generator_width: int, discriminator_width: int, condition_dim: int,
+                        num_residual: int = 4) -> dict:
+    """Per-sample numbers of activation values (layer outputs) one Stage-II pass keeps for backward.
+
+    Counted layer by layer as in `StageIIGenerator` / `StageIIDiscriminator`: every conv,
+    BatchNorm, activation, upsampling, concatenation and residual add output. The frozen
+    Stage-I generator runs in inference mode and keeps nothing.
+    """
+    s, gf, df = image_size, generator_width, discriminator_width
+    g = (s // 4) ** 2 * gf * 2  # encode_1: conv, ReLU
+    g += (s // 8) ** 2 * 2 * gf * 3  # encode_2: conv, BN, ReLU
+    g += (s // 16) ** 2 * 4 * gf * 3  # encode_3
+    g += (s // 16) ** 2 * (4 * gf + condition_dim)  # image code + tiled condition
+    g += (s // 16) ** 2 * 4 * gf * 3  # joint conv, BN, ReLU
+    g += num_residual * (s // 16) ** 2 * 4 * gf * 7  # conv, BN, ReLU, conv, BN, add, ReLU
+    side, channels = s // 16, 4 * gf
+    for width in (2 * gf, gf, max(gf // 2, 1), max(gf // 4, 1)):  # up-blocks: upsample, conv, BN, ReLU
+        side *= 2
+        g += side ** 2 * (channels + 3 * width)
+        channels = width
+    g += s * s * 3 * 2  # to_image, tanh
+    d, side = s * s * 3, s  # the input image
+    num_down = int(np.log2(s // 4))
+    for i in range(num_down):  # conv4x4/2, (BN), LeakyReLU
+        side //= 2
+        d += side ** 2 * df * 2 ** i * (3 if i else 2)
+    d += 16 * (16 * df * 3 + 8 * df * 3)  # two 3x3 convs at 4x4, with BN and LeakyReLU
+    d += 16 * (8 * df + condition_dim + 8 * df * 3)  # conditional head: concat, conv, BN, LeakyReLU
+    return {"generator": int(g), "discriminator": int(d)}
+
+
+def memory_estimate(config: RunConfig, batch_sizes=(16, 32, 64, 128), embedding_dim: int | None = None,
+                    gpu_bytes: int = COLAB_GPU_BYTES) -> list[dict]:
+    """Parameter counts and an estimate of training memory for each batch size.
+
+    Formula (one training step of `StackGANStage2`):
+      parameters  P = trainable generator + discriminator weights; the frozen Stage-I adds P1
+      fixed       = 16 bytes x P (float32 weight, gradient, two Adam slots) + 4 bytes x P1
+                    (+ 2 bytes x P for the float16 weight copies under mixed precision)
+      activations = batch x (A_G + 3 x A_D) x bytes x 2
+                    A_G, A_D: per-sample layer outputs of generator and discriminator
+                    (`activation_elements`); the step holds the generator's activations
+                    while the discriminator runs on real, wrong and fake images; bytes is 4
+                    (float32) or 2 (mixed_float16); x 2 for the gradients of the same size
+                    that the backward pass creates.
+    `fits` compares the total with `USABLE_FRACTION` of `gpu_bytes` (default: a 15 GB Colab
+    T4). An estimate, not a measurement: cuDNN workspaces and the allocator add to it.
+    `embedding_dim` defaults to the configured Word2Vec size, or 768 (BERT) for
+    sentence-transformers.
+    """
+    if embedding_dim is None:
+        embedding_dim = config.text.word2vec_dim if config.text.encoder == "word2vec" else 768
+
+    def count(variables):
+        return sum(int(np.prod(variable.shape)) for variable in variables)
+
+    stage1_generator, generator, discriminator = _stage2_networks(config, embedding_dim)
+    trainable = count(generator.trainable_variables) + count(discriminator.trainable_variables)
+    frozen = count(stage1_generator.variables)
+    elements = activation_elements(config.stage2.image_size, config.stage2.generator_width,
+                                   config.stage2.discriminator_width, config.model.condition_dim)
+    per_sample = elements["generator"] + 3 * elements["discriminator"]
+    rows = []
+    for batch_size in batch_sizes:
+        row = {"batch_size": int(batch_size), "trainable_parameters": trainable, "stage1_parameters": frozen}
+        for name, value_bytes, weight_bytes in (("float32", 4, 16), ("mixed_float16", 2, 18)):
+            fixed = weight_bytes * trainable + 4 * frozen
+            activations = batch_size * per_sample * value_bytes * 2
+            row[f"{name}_gib"] = round((fixed + activations) / GIB, 2)
+            row[f"{name}_fits"] = fixed + activations <= USABLE_FRACTION * gpu_bytes
+        rows.append(row)
+    return rows
+
+
+def format_memory_estimate(rows: list[dict], gpu_bytes: int = COLAB_GPU_BYTES) -> str:
+    """A small table of `memory_estimate` rows."""
+    first = rows[0]
+    lines = [f"Stage-II trainable parameters: {first['trainable_parameters']:,} "
+             f"(+ {first['stage1_parameters']:,} frozen Stage-I)",
+             f"estimated training memory (GiB; 'fits' = under {USABLE_FRACTION:.0%} of {gpu_bytes / GIB:.0f} GiB):",
+             "  batch   float32        mixed_float16"]
+    for row in rows:
+        float32_fits = "fits" if row["float32_fits"] else "    "
+        mixed_fits = "fits" if row["mixed_float16_fits"] else ""
+        lines.append(f"  {row['batch_size']:>5}   {row['float32_gib']:>6.2f} {float32_fits}"
+                     f"    {row['mixed_float16_gib']:>6.2f} {mixed_fits}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------
+def refined_images(generator):
+    """A (embeddings, noise) -> (images, mu, log-variance) view of a Stage-II generator, the
+    interface of a Stage-I generator that `generate_grid` and `ShapesFidelity` call."""
+    def call(embeddings, noise, training=False):
+        return generator(embeddings, noise, training=training)[:3]
+    return call
+
+
+def train_stage2(config: RunConfig, run_dir, stage1_run_dir, verbose: int = 1, allow_config_change: bool = False,
+                 extra_callbacks=()) -> dict:
+    """Train (or resume) Stage-II in `run_dir` on the frozen generator of `stage1_run_dir`.
+
+    Returns the metrics dictionary that is also written to `run_dir/metrics.json`.
+    """
+    run_dir = Path(run_dir)
+    stage1.allow_gpu_memory_growth()
+    config = stage2_run_config(config, stage1_run_dir)
+    check_stage2_config(run_dir, config, allow_config_change)
+    settings = config.stage2
+    stage1_generator, _, _ = stage1.load_generator(stage1_run_dir)
+    keras.utils.set_random_seed(config.train.seed)
+    prepared = prepare_data(config.data, image_size=settings.image_size, progress=verbose > 0)
+    _, embeddings = stage1.embed_all_captions(config, prepared)  # the Stage-I run's cached embeddings
+
+    train = prepared.split("train")
+    steps_per_epoch = settings.steps_per_epoch or len(train) // settings.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"{len(train)} training captions cannot fill one batch of {settings.batch_size}.")
+    dataset = make_gan_dataset(prepared.cache.array, train["row"].to_numpy(), embeddings[train.index],
+                               batch_size=settings.batch_size, image_size=settings.image_size,
+                               augment=config.data.augment, flip=config.data.flip, seed=config.train.seed,
+                               repeat=True)
+
+    if verbose:
+        print(format_memory_estimate(memory_estimate(config, (settings.batch_size,), embeddings.shape[1])))
+    gan = build_stage2(build_config(config), stage1_generator, embeddings.shape[1], steps_per_epoch,
+                       image_size=settings.image_size)
+    checkpoint = RunCheckpoint(run_dir / "checkpoints", checkpoint_parts(gan), max_to_keep=config.train.max_to_keep)
+    initial_epoch = checkpoint.restore_or_initialize()
+    if verbose and initial_epoch:
+        print(f"Resuming {run_dir} at epoch {initial_epoch} (optimizer step {int(gan.g_optimizer.iterations.numpy())}).")
+
+    sample_rows = fixed_sample_rows(prepared.captions, config.train.num_sample_captions)
+    callbacks = [StackedSampleGrid(gan.generator, prepared.captions.loc[sample_rows, "caption"].tolist(),
+                                   embeddings[sample_rows], stage1.sample_noise(config), run_dir / "samples")]
+    if prepared.attributes is not None:
+        rows, noise = stage1.evaluation_rows_and_noise(config, prepared)
+        callbacks.append(ShapesFidelity(refined_images(gan.generator), embeddings[rows],
+                                        prepared.attributes.loc[rows], noise))
+    callbacks += [
+        HistoryCSV(run_dir / "history.csv"),
+        LossCurves(run_dir / "history.csv", run_dir / "loss_curves.png", title="Stage-II losses (and shapes fidelity)"),
+        SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs),
+        keras.callbacks.TerminateOnNaN(),
+        *extra_callbacks,
+    ]
+    if initial_epoch < settings.epochs:
+        warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")  # our tf.data shuffles itself
+        gan.fit(dataset, epochs=settings.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                callbacks=callbacks, verbose=verbose)
+    metrics = evaluate_stage2(gan.generator, config, prepared, embeddings)
+    history_path = run_dir / "history.csv"
+    if history_path.exists():
+        import pandas as pd
+
+        history = pd.read_csv(history_path)
+        if "fidelity" in history:
+            metrics["fidelity_by_epoch"] = [round(float(value), 4) for value in history["fidelity"]]
+    metrics["stage1_run_dir"] = settings.stage1_run_dir
+    metrics["epochs_trained"] = int(checkpoint.epoch.numpy())
+    metrics["optimizer_steps"] = int(gan.g_optimizer.iterations.numpy())
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def evaluate_stage2(generator, config: RunConfig, prepared, embeddings: np.ndarray) -> dict:
+    """Shapes fidelity of Stage-II images and of the Stage-I images they refine (same test
+    captions, same noise), each scored at its own full size, plus the mismatched baseline."""
+    metrics = {"dataset": str(prepared.root), "image_size": config.stage2.image_size,
+               "stage1_image_size": config.data.image_size}
+    if prepared.attributes is None:
+        metrics["fidelity"] = metrics["stage1_fidelity"] = None
+        return metrics
+    from t2ilib.metrics.fidelity import chance_fidelity, shapes_fidelity
+
+    rows, noise = stage1.evaluation_rows_and_noise(config, prepared)
+    low, high = [], []
+    for start in range(0, len(rows), 32):
+        refined, _, _, first = generator(embeddings[rows[start:start + 32]], noise[start:start + 32], training=False)
+        high.append(to_uint8(keras.ops.convert_to_numpy(refined)))
+        low.append(to_uint8(keras.ops.convert_to_numpy(first)))
+    high, low = np.concatenate(high), np.concatenate(low)
+    truth = prepared.attributes.loc[rows].reset_index(drop=True)
+    rng = np.random.default_rng(config.train.seed + 778)
+    mismatched = truth.iloc[np.roll(rng.permutation(len(truth)), 1)].reset_index(drop=True)
+    metrics["fidelity"] = shapes_fidelity(high, truth)
+    metrics["stage1_fidelity"] = shapes_fidelity(low, truth)
+    metrics["fidelity_mismatched_captions"] = shapes_fidelity(high, mismatched)
+    metrics["fidelity_chance"] = chance_fidelity()
+    metrics["fidelity_samples"] = int(len(rows))
+    return metrics
+
+
+def summarize(metrics: dict) -> str:
+    """Stage-I's summary of the Stage-II images, then how they compare with Stage-I's."""
+    text = stage1.summarize(metrics)
+    if metrics.get("fidelity") and metrics.get("stage1_fidelity"):
+        high, low = metrics["fidelity"]["mean"], metrics["stage1_fidelity"]["mean"]
+        verdict = ("is not worse than Stage-I on the caption's attributes" if high >= low
+                   else "LOSES attributes that Stage-I had right: train Stage-II longer")
+        text += (f"\nStage-II ({metrics['image_size']}px) {high:.2f} vs Stage-I ({metrics['stage1_image_size']}px) "
+                 f"{low:.2f} on the same captions and noise: Stage-II {verdict}.")
+    return text
+
+
+# ---------------------------------------------------------------------------------------
+# Loading and generating
+# ---------------------------------------------------------------------------------------
+def load_stage2(run_dir):
+    """The Stage-II generator of a run directory at its latest checkpoint (with its frozen
+    Stage-I inside), the caption encoder and the config."""
+    run_dir = Path(run_dir)
+    config = RunConfig.load(run_dir / "config.json")
+    stage1_generator, encoder, _ = stage1.load_generator(config.stage2.stage1_run_dir)
+    gan = build_stage2(build_config(config), stage1_generator, stage1_generator.embedding_dim, steps_per_epoch=1,
+                       image_size=config.stage2.image_size)
+    checkpoint = RunCheckpoint(run_dir / "checkpoints", checkpoint_parts(gan))
+    if checkpoint.restore_or_initialize() == 0:
+        raise FileNotFoundError(f"No checkpoint in {run_dir / 'checkpoints'}: train Stage-II first.")
+    return gan.generator, encoder, config
+
+
+def is_stage2_run(run_dir) -> bool:
+    path = Path(run_dir) / "config.json"
+    return path.exists() and bool(RunConfig.load(path).stage2.stage1_run_dir)
+
+
+def generate(run_dir, captions: list[str], stage: int = 2, num_per_caption: int = 1, seed: int = 0):
+    """Images for new captions from a run directory.
+
+    stage=1: uint8 (len(captions), num_per_caption, S1, S1, 3) from a Stage-I run, or from the
+    Stage-I generator inside a Stage-II run.
+    stage=2 (a Stage-II run): the stacked pair `(stage1_images, stage2_images)`, the 64x64 and
+    256x256 images for the same captions and noise.
+    """
+    if stage not in (1, 2):
+        raise ValueError(f"stage must be 1 or 2 (got {stage!r}).")
+    if not is_stage2_run(run_dir):
+        if stage == 2:
+            raise ValueError(f"{run_dir} is a Stage-I run; train Stage-II on it (train_stage2) for stage=2.")
+        return stage1.generate(run_dir, captions, num_per_caption=num_per_caption, seed=seed)
+    generator, encoder, config = load_stage2(run_dir)
+    embeddings = encoder.encode(list(captions))
+    noise = np.random.default_rng(seed).standard_normal((num_per_caption, config.model.noise_dim)).astype(np.float32)
+    from t2ilib.training.callbacks import generate_stacked_grid
+
+    first, refined = generate_stacked_grid(generator, embeddings, noise)
+    return first if stage == 1 else (first, refined)
