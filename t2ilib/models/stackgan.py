@@ -27,10 +27,11 @@ from t2ilib.models.blocks import (
 
 
 def _num_resamplings(image_size: int) -> int:
-    """How many x2 steps separate a 4x4 map from `image_size` (64 -> 4)."""
+    """How many x2 steps separate a 4x4 map from `image_size` (64 -> 4, 256 -> 6)."""
     steps = math.log2(image_size / 4) if image_size >= 8 else -1
     if steps != int(steps) or steps < 1:
-        raise ValueError(f"image_size must be a power of two >= 8 (got {image_size}); StackGAN Stage-I uses 64.")
+        raise ValueError(f"image_size must be a power of two >= 8 (got {image_size}); StackGAN uses 64 for "
+                         "Stage-I and 256 for Stage-II.")
     return int(steps)
 
 

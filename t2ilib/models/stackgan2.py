@@ -11,7 +11,6 @@ Stage-I generator inside it adds none) and the discriminator 71,400,322.
 
 from __future__ import annotations
 
-import math
 
 import keras
 import tensorflow as tf
@@ -29,6 +28,7 @@ from t2ilib.models.blocks import (
     kl_divergence,
 )
 from t2ilib.models.stackgan import (
+    _num_resamplings,
     StackGANStage1,
     StageIGenerator,
     learning_rate_schedule,
@@ -138,14 +138,6 @@ class StageIIGenerator(keras.Model):
         return cls(**config)
 
 
-def _num_down_blocks(image_size: int) -> int:
-    """How many stride-2 convs take `image_size` down to 4x4 (256 -> 6)."""
-    steps = math.log2(image_size / 4) if image_size >= 8 else -1
-    if steps != int(steps) or steps < 1:
-        raise ValueError(f"image_size must be a power of two >= 8 (got {image_size}); StackGAN Stage-II uses 256.")
-    return int(steps)
-
-
 @keras.saving.register_keras_serializable(package="t2ilib")
 class StageIIDiscriminator(keras.Model):
     """(image, caption embedding) -> (conditional logit, unconditional logit), both (B,).
@@ -165,7 +157,7 @@ class StageIIDiscriminator(keras.Model):
         self.condition_dim = condition_dim
         self.joint_kernel_size = joint_kernel_size
         df = discriminator_width
-        num_down = _num_down_blocks(image_size)
+        num_down = _num_resamplings(image_size)  # stride-2 convs down to 4x4 (256 -> 6)
         self.down_blocks = [DownBlock(df * 2 ** i, normalize=i > 0, name=f"down_{i + 1}") for i in range(num_down)]
         self.squeeze = [
             ConvBlock(16 * df, 3, activation_name="leaky_relu", name="squeeze_1"),

@@ -138,17 +138,24 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
         gan.fit(dataset, epochs=config.train.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                 callbacks=callbacks, verbose=verbose)
     metrics = evaluate_stage1(gan.generator, config, prepared, embeddings)
-    history_path = run_dir / "history.csv"
-    if history_path.exists():
-        import pandas as pd
-
-        history = pd.read_csv(history_path)
-        if "fidelity" in history:
-            metrics["fidelity_by_epoch"] = [round(float(value), 4) for value in history["fidelity"]]
+    metrics.update(fidelity_history(run_dir))
     metrics["epochs_trained"] = int(checkpoint.epoch.numpy())
     metrics["optimizer_steps"] = int(gan.g_optimizer.iterations.numpy())
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def fidelity_history(run_dir) -> dict:
+    """{"fidelity_by_epoch": [...]} from the run's history.csv, or {} when it has no fidelity column."""
+    history_path = Path(run_dir) / "history.csv"
+    if not history_path.exists():
+        return {}
+    import pandas as pd
+
+    history = pd.read_csv(history_path)
+    if "fidelity" not in history:
+        return {}
+    return {"fidelity_by_epoch": [round(float(value), 4) for value in history["fidelity"]]}
 
 
 def evaluate_stage1(generator, config: RunConfig, prepared: PreparedData, embeddings: np.ndarray) -> dict:

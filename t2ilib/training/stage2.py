@@ -280,13 +280,7 @@ def train_stage2(config: RunConfig, run_dir, stage1_run_dir, verbose: int = 1, a
         gan.fit(dataset, epochs=settings.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                 callbacks=callbacks, verbose=verbose)
     metrics = evaluate_stage2(gan.generator, config, prepared, embeddings)
-    history_path = run_dir / "history.csv"
-    if history_path.exists():
-        import pandas as pd
-
-        history = pd.read_csv(history_path)
-        if "fidelity" in history:
-            metrics["fidelity_by_epoch"] = [round(float(value), 4) for value in history["fidelity"]]
+    metrics.update(stage1.fidelity_history(run_dir))
     metrics["stage1_run_dir"] = settings.stage1_run_dir
     metrics["epochs_trained"] = int(checkpoint.epoch.numpy())
     metrics["optimizer_steps"] = int(gan.g_optimizer.iterations.numpy())
