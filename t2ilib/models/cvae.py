@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from t2ilib.models.blocks import kl_divergence
+from t2ilib.models.vae import TextToImageVAE
 
 IMAGE_SIZE = 64
 
@@ -88,9 +88,7 @@ class ConditionalVAE(keras.Model):
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
 
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
+    metrics = TextToImageVAE.metrics
 
     def adapt_text(self, embeddings) -> "ConditionalVAE":
         """Learn the per-dimension mean and variance of the (training) caption embeddings."""
@@ -138,16 +136,9 @@ class ConditionalVAE(keras.Model):
         epsilon = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
         return z_mean + ops.exp(0.5 * z_log_var) * epsilon
 
-    def compute_losses(self, images, predicted, z_mean, z_log_var):
-        reconstruction = ops.mean(ops.square(ops.cast(images, predicted.dtype) - predicted))
-        kl = kl_divergence(z_mean, z_log_var)
-        return reconstruction + self.kl_weight * kl, reconstruction, kl
-
-    def _update_trackers(self, loss, reconstruction, kl):
-        self.loss_tracker.update_state(loss)
-        self.reconstruction_tracker.update_state(reconstruction)
-        self.kl_tracker.update_state(kl)
-        return {metric.name: metric.result() for metric in self.metrics}
+    # Same loss as the report's models (pixel MSE + weighted KL) and the same trackers: shared, not copied.
+    compute_losses = TextToImageVAE.compute_losses
+    _update_trackers = TextToImageVAE._update_trackers
 
     def train_step(self, data):
         embeddings, images, _ = keras.utils.unpack_x_y_sample_weight(data)
