@@ -42,6 +42,9 @@ class TextConfig:
     word2vec_epochs: int = 50
     batch_size: int = 64  # encoding batch size
     device: str | None = "cpu"  # sentence-transformers' torch device: "cpu", "cuda", or None (its own choice)
+    # encoder "xception-features": the condition is the image's Xception feature (t2ilib.features)
+    feature_weights: str | None = "imagenet"  # "imagenet" (Colab), None (random weights: offline checks) or a file
+    feature_input_size: int = 299  # Xception's input side (native 299; its minimum, 71, for quick checks)
 
 
 @dataclass

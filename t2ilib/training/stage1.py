@@ -26,6 +26,7 @@ import numpy as np
 from t2ilib.config import RunConfig
 from t2ilib.data.pipeline import make_gan_dataset
 from t2ilib.data.prepare import PreparedData, fixed_sample_rows, prepare_data
+from t2ilib.features.xception import FEATURE_ENCODER, feature_conditions
 from t2ilib.models.stackgan import build_stage1
 from t2ilib.text import embed_captions, make_encoder
 from t2ilib.training.callbacks import HistoryCSV, LossCurves, SampleGrid, SaveCheckpoint, ShapesFidelity, generate_grid
@@ -54,6 +55,8 @@ def allow_gpu_memory_growth() -> None:
 def embed_all_captions(config: RunConfig, prepared: PreparedData):
     """The configured encoder (Word2Vec is trained on the training captions only) and one
     embedding per row of `prepared.captions`, cached under the prepared data folder."""
+    if config.text.encoder == FEATURE_ENCODER:  # image features as the condition, one per caption row
+        return feature_conditions(config.text, prepared)
     training_captions = prepared.split("train")["caption"].tolist()
     encoder = make_encoder(config.text, training_captions=training_captions, work_dir=prepared.work_dir)
     embeddings = embed_captions(encoder, prepared.captions["caption"].tolist(), prepared.work_dir / "embeddings")
