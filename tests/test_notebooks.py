@@ -22,7 +22,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
 EXECUTED = ["01_data_splits.ipynb", "02_text_embeddings.ipynb", "03_stackgan_stage1.ipynb", "04_stackgan_stage2.ipynb",
-            "05_glove_vae.ipynb"]  # add new ones here
+            "05_glove_vae.ipynb", "06_xception_baseline.ipynb"]  # add new ones here
 CELL_TIMEOUT_S = 300
 KERNEL_NAME = "python3"
 
@@ -218,3 +218,22 @@ def test_04_stackgan_stage2_runs(kernel_name, workspace):
     assert count_images(notebook) >= 4
     assert not list((workspace / "cwd04").iterdir()), "the notebook wrote into the working directory"
     assert seconds < 180
+
+
+@pytest.mark.slow
+def test_06_xception_baseline_runs(kernel_name, workspace):
+    run_root = workspace / "run06"
+    seconds, notebook = execute("06_xception_baseline.ipynb", kernel_name, workspace / "data06", run_root,
+                                workspace / "cwd06")
+    for name in ("text/metrics.json", "xception/metrics.json", "xception/samples/reconstructions.png",
+                 "mapper/metrics.json", "comparison.png", "reconstructions.png", "comparison.csv", "new_captions.png"):
+        assert (run_root / name).is_file(), name
+    import pandas as pd
+
+    table = pd.read_csv(run_root / "comparison.csv")
+    assert len(table) == 4 and {"mean", "shape", "colour", "position", "background"} <= set(table.columns)
+    text = outputs_text(notebook)
+    assert "recall@1" in text and "random projections" in text
+    assert count_images(notebook) >= 3
+    assert not list((workspace / "cwd06").iterdir()), "the notebook wrote into the working directory"
+    assert seconds < 120

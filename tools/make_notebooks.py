@@ -784,6 +784,10 @@ def _register_later_notebooks():
     NOTEBOOKS["04_stackgan_stage2.ipynb"] = notebook_04.cells
     NOTEBOOKS["05_glove_vae.ipynb"] = notebook_05.cells
     GPU_NOTEBOOKS.add("04_stackgan_stage2.ipynb")
+    import notebook_06
+
+    NOTEBOOKS["06_xception_baseline.ipynb"] = notebook_06.cells
+    GPU_NOTEBOOKS.add("06_xception_baseline.ipynb")
 
 
 def build(name: str):
