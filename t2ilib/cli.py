@@ -10,6 +10,7 @@ Every step takes paths and a preset (or a config.json), never hidden globals:
     python -m t2ilib train-stage2 --stage1-run-dir runs/quickstart --run-dir runs/quickstart_stage2
     python -m t2ilib vae-train report2 --run-dir runs/vae_report2      # the GloVe VAE report's model 2
     python -m t2ilib vae-compare report2=runs/vae_report2 improved=runs/vae_improved --output-dir runs/vae_comparison
+    python -m t2ilib feature-baseline --text-run-dir runs/quickstart --feature-run-dir runs/quickstart_xception --output-dir runs/xception_baseline
 """
 
 from __future__ import annotations
@@ -148,6 +149,20 @@ def cmd_vae_compare(args):
     print(f"Wrote {Path(args.output_dir) / 'comparison.csv'} and {Path(args.output_dir) / 'comparison.png'}.")
 
 
+def cmd_feature_baseline(args):
+    from t2ilib.features import MapperConfig
+    from t2ilib.training.feature_baseline import run_feature_baseline, summarize_baseline
+
+    config = _config_from_args(args)
+    weights = None if args.feature_weights.lower() in ("none", "random") else args.feature_weights
+    mapper_config = MapperConfig(**({"epochs": args.mapper_epochs} if args.mapper_epochs is not None else {}))
+    result = run_feature_baseline(config, args.text_run_dir, args.feature_run_dir, args.output_dir,
+                                  feature_weights=weights, feature_input_size=args.feature_input_size,
+                                  mapper_config=mapper_config, verbose=args.verbose)
+    print(summarize_baseline(result["mapper"], result["table"], weights))
+    print(f"Wrote {Path(args.output_dir) / 'comparison.png'}, reconstructions.png, comparison.csv and comparison.json.")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m t2ilib", description="t2ilib: text-to-image course kit.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -208,6 +223,20 @@ def build_parser():
     vae_compare.add_argument("runs", nargs="+", metavar="LABEL=RUN_DIR")
     vae_compare.add_argument("--output-dir", required=True)
     vae_compare.set_defaults(func=cmd_vae_compare)
+
+    baseline = commands.add_parser("feature-baseline", help="the Xception feature baseline against a text-conditioned "
+                                                            "Stage-I (trains or resumes both runs, then compares)")
+    _add_config_arguments(baseline)
+    baseline.add_argument("--text-run-dir", required=True, help="the text-conditioned Stage-I run (trained or resumed)")
+    baseline.add_argument("--feature-run-dir", required=True, help="the Xception-feature-conditioned Stage-I run")
+    baseline.add_argument("--output-dir", required=True, help="mapper/, comparison.png, comparison.csv, ...")
+    baseline.add_argument("--feature-weights", default="imagenet",
+                          help="'imagenet' (default), 'none' (random weights: offline pipeline check) or a weights file")
+    baseline.add_argument("--feature-input-size", type=int, default=299, help="Xception input side (>= 71)")
+    baseline.add_argument("--mapper-epochs", type=int, help="epochs of the text-to-feature mapper (default 40)")
+    baseline.add_argument("--epochs", type=int, help="override the number of epochs of both Stage-I runs")
+    baseline.add_argument("--verbose", type=int, default=0)
+    baseline.set_defaults(func=cmd_feature_baseline)
     return parser
 
 

@@ -123,7 +123,7 @@ def test_mapper_learns_a_linear_text_to_feature_map():
     text = rng.standard_normal((400, 16)).astype(np.float32)
     features = text @ projection / 4 + 0.05 * rng.standard_normal((400, 64)).astype(np.float32)
     mapper = build_mapper(16, 64, MapperConfig(hidden_units=64, epochs=0))
-    mapper.fit(text[:300], features[:300], epochs=40, batch_size=32, verbose=0)
+    mapper.fit(text[:300], features[:300], epochs=25, batch_size=50, verbose=0)
     mapped = mapper.predict(text[300:], verbose=0)
     result = retrieval_recall(mapped, features[300:], np.arange(100))
     assert result["recall@1"] > 0.5 > 10 * result["chance@1"]
@@ -178,3 +178,11 @@ def test_mapper_metrics_and_generate_from_text(feature_run):
         feature_baseline.train_mapper(root / "run", root / "mapper", preset("tiny").text, MapperConfig(hidden_units=8))
     with pytest.raises(ValueError, match="text encoder"):
         feature_baseline.train_mapper(root / "run", root / "mapper2", config.text)
+
+
+def test_feature_baseline_command_has_help():
+    from t2ilib.cli import build_parser
+
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(["feature-baseline", "--help"])
+    assert stop.value.code == 0

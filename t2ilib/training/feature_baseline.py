@@ -109,12 +109,13 @@ def train_mapper(feature_run_dir, mapper_dir, text_config: TextConfig, mapper_co
     mapper = build_mapper(embeddings.shape[1], conditions.shape[1], mapper_config)
     mapper_dir.mkdir(parents=True, exist_ok=True)
     (mapper_dir / "history.csv").unlink(missing_ok=True)
-    mapper.fit(embeddings[train.index], conditions[train.index], batch_size=mapper_config.batch_size,
-               epochs=mapper_config.epochs, validation_data=(embeddings[validation.index], conditions[validation.index]),
-               shuffle=True, verbose=verbose, callbacks=[HistoryCSV(mapper_dir / "history.csv")])
+    history = mapper.fit(embeddings[train.index], conditions[train.index], batch_size=mapper_config.batch_size,
+                         epochs=mapper_config.epochs, shuffle=True, verbose=verbose,
+                         validation_data=(embeddings[validation.index], conditions[validation.index]),
+                         callbacks=[HistoryCSV(mapper_dir / "history.csv")])
 
     metrics = {"held_out_split": held_out, **evaluate_mapper(mapper, embeddings, conditions, validation)}
-    metrics["train_loss"] = float(mapper.evaluate(embeddings[train.index], conditions[train.index], verbose=0)[0])
+    metrics.update({name: float(values[-1]) for name, values in history.history.items() if name in ("loss", "val_loss")})
     mapper.save_weights(mapper_dir / MAPPER_WEIGHTS)
     info_path.write_text(json.dumps({**settings, "feature_run_dir": str(feature_run_dir),
                                      "text_encoder": encoder.cache_key(), "condition": condition.cache_key(),
@@ -127,7 +128,7 @@ def train_mapper(feature_run_dir, mapper_dir, text_config: TextConfig, mapper_co
 def evaluate_mapper(mapper, embeddings: np.ndarray, conditions: np.ndarray, captions: pd.DataFrame) -> dict:
     """Retrieval of each caption's own image among the images of `captions` (a split table), the
     mean cosine of mapped vs true feature, and the mapped vectors' length relative to the true ones."""
-    mapped = keras.ops.convert_to_numpy(mapper.predict(embeddings[captions.index], verbose=0, batch_size=256))
+    mapped = _map(mapper, embeddings[captions.index])
     images = captions.drop_duplicates("row")
     candidates = conditions[images.index]  # one feature per distinct image
     position = {row: index for index, row in enumerate(images["row"])}
@@ -163,7 +164,18 @@ def generate_from_text(run_dir, mapper_dir, captions: list[str], num_per_caption
     """
     generator, _, config = stage1.load_generator(run_dir)
     mapper, encoder, _ = load_mapper(mapper_dir)
-    conditions = keras.ops.convert_to_numpy(mapper(encoder.encode(list(captions)), training=False))
+    return _draw(generator, config, _map(mapper, encoder.encode(list(captions))), num_per_caption, seed)
+
+
+def _map(mapper, embeddings: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """The mapper's features for caption embeddings, in inference mode (eager: no graph to trace)."""
+    embeddings = np.asarray(embeddings, np.float32)
+    return np.concatenate([keras.ops.convert_to_numpy(mapper(embeddings[start:start + batch_size], training=False))
+                           for start in range(0, len(embeddings), batch_size)])
+
+
+def _draw(generator, config: RunConfig, conditions: np.ndarray, num_per_caption: int, seed: int) -> np.ndarray:
+    """`stage1.generate`'s noise for `seed`, every condition with every noise vector."""
     noise = np.random.default_rng(seed).standard_normal((num_per_caption, config.model.noise_dim)).astype(np.float32)
     return generate_grid(generator, conditions, noise)
 
@@ -183,12 +195,17 @@ def reconstruction_grid(run_dir, path=None, num_images: int | None = None) -> Pa
     generator, _, config = stage1.load_generator(run_dir)
     prepared = prepare_data(config.data, progress=False)
     _, conditions = stage1.embed_all_captions(config, prepared)
+    return _reconstruction_grid(generator, config, prepared, conditions, path or run_dir / "samples" / "reconstructions.png",
+                                num_images)
+
+
+def _reconstruction_grid(generator, config: RunConfig, prepared, conditions: np.ndarray, path, num_images=None) -> Path:
     rows = fixed_sample_rows(prepared.captions, num_images or config.train.num_sample_captions)
     generated = generate_grid(generator, conditions[rows], stage1.sample_noise(config))  # (C, K, S, S, 3)
     originals = _resize(prepared.cache.array[prepared.captions.loc[rows, "row"].to_numpy()], generated.shape[2])
     cells = side_by_side(np.broadcast_to(originals[:, None], generated.shape), generated)
     labels = [f"{image}: {caption}" for image, caption in prepared.captions.loc[rows, ["image", "caption"]].to_numpy()]
-    return save_sample_grid(cells, labels, path or run_dir / "samples" / "reconstructions.png",
+    return save_sample_grid(cells, labels, path,
                             title="original image (left) | generated from its Xception feature (right)")
 
 
@@ -219,26 +236,28 @@ def compare_with_text(text_run_dir, feature_run_dir, mapper_dir, output_dir, cap
     if captions is None:
         rows = fixed_sample_rows(prepared.captions, text_config.train.num_sample_captions)
         captions = prepared.captions.loc[rows, "caption"].tolist()
-    text_images = stage1.generate(text_run_dir, captions, num_per_caption=num_per_caption, seed=seed)
-    feature_images = generate_from_text(feature_run_dir, mapper_dir, captions, num_per_caption=num_per_caption, seed=seed)
+    # Each network is loaded once; the caption vectors of every row come from the caches.
+    text_generator, text_encoder, _ = stage1.load_generator(text_run_dir)
+    feature_generator, _, _ = stage1.load_generator(feature_run_dir)
+    mapper, mapper_encoder, info = load_mapper(mapper_dir)
+    if info["text"] != asdict(text_config.text):
+        logger.warning("The mapper reads captions with another encoder than the text run (%s vs %s).",
+                       info["text_encoder"], text_encoder.cache_key())
+    text_images = _draw(text_generator, text_config, text_encoder.encode(list(captions)), num_per_caption, seed)
+    feature_images = _draw(feature_generator, feature_config, _map(mapper, mapper_encoder.encode(list(captions))),
+                           num_per_caption, seed)
     save_sample_grid(side_by_side(text_images, feature_images), captions, output_dir / "comparison.png",
                      title="same caption, same noise: text-conditioned Stage-I (left) | "
                            "text -> mapper -> Xception-feature Stage-I (right)")
-    reconstruction_grid(feature_run_dir, output_dir / "reconstructions.png")
+    _, conditions = stage1.embed_all_captions(feature_config, prepared)
+    _reconstruction_grid(feature_generator, feature_config, prepared, conditions, output_dir / "reconstructions.png")
 
     rows = []
     if prepared.attributes is not None:
-        text_generator, _, _ = stage1.load_generator(text_run_dir)
         _, text_embeddings = stage1.embed_all_captions(text_config, prepared)
-        feature_generator, _, _ = stage1.load_generator(feature_run_dir)
-        _, conditions = stage1.embed_all_captions(feature_config, prepared)
-        mapper, _, info = load_mapper(mapper_dir)
-        if info["text"] != asdict(text_config.text):
-            logger.warning("The mapper reads captions with another encoder than the text run (%s vs %s).",
-                           info["text_encoder"], text_config.text.encoder)
         _, mapper_embeddings = stage1.embed_all_captions(_text_run_config(feature_config, TextConfig(**info["text"])),
                                                          prepared)
-        mapped = keras.ops.convert_to_numpy(mapper.predict(mapper_embeddings, verbose=0, batch_size=256))
+        mapped = _map(mapper, mapper_embeddings)
         for label, generator, config, vectors in (
                 ("text -> text-conditioned Stage-I", text_generator, text_config, text_embeddings),
                 ("text -> mapper -> Xception-feature Stage-I", feature_generator, feature_config, mapped),
