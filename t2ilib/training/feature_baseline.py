@@ -272,7 +272,7 @@ def compare_with_text(text_run_dir, feature_run_dir, mapper_dir, output_dir, cap
 
         rows.append({"condition": "chance", **_fidelity_columns(chance_fidelity())})
     table = pd.DataFrame(rows, columns=["condition", "mean", "shape", "colour", "position", "background",
-                                        "mismatched_mean", "samples"])
+                                        "mismatched_mean", "samples"]).astype({"samples": "Int64"})
     table.to_csv(output_dir / "comparison.csv", index=False)
     mapper_metrics_path = Path(mapper_dir) / "metrics.json"
     summary = {"table": table.to_dict(orient="records"), "captions": list(captions), "seed": seed,
