@@ -228,10 +228,14 @@ def test_06_xception_baseline_runs(kernel_name, workspace):
     for name in ("text/metrics.json", "xception/metrics.json", "xception/samples/reconstructions.png",
                  "mapper/metrics.json", "comparison.png", "reconstructions.png", "comparison.csv", "new_captions.png"):
         assert (run_root / name).is_file(), name
+    import json
+
     import pandas as pd
 
     table = pd.read_csv(run_root / "comparison.csv")
     assert len(table) == 4 and {"mean", "shape", "colour", "position", "background"} <= set(table.columns)
+    summary = json.loads((run_root / "comparison.json").read_text(), parse_constant=lambda name: pytest.fail(name))
+    assert summary["mapper"]["chance@1"] > 0 and len(summary["table"]) == 4  # strict JSON: no NaN
     text = outputs_text(notebook)
     assert "recall@1" in text and "random projections" in text
     assert count_images(notebook) >= 3

@@ -191,15 +191,19 @@ def test_feature_baseline_command_has_help():
 def test_weights_from_a_file_are_used(xception, tmp_path):
     """Colab-less users can bring their own weights file (e.g. ImageNet weights downloaded elsewhere)."""
     path = tmp_path / "xception_notop.weights.h5"
-    trained = build_xception(weights=None, input_size=INPUT_SIZE)
-    first_kernel = trained.weights[0]
-    first_kernel.assign(first_kernel.numpy()[..., ::-1] * 3)  # "other" weights than the seeded random ones
-    trained.save_weights(path)
-    from_file = build_xception(weights=str(path), input_size=INPUT_SIZE)
     images = np.random.default_rng(1).integers(0, 256, (2, 71, 71, 3), dtype=np.uint8)
-    expected = extract_features(trained, images)
+    seeded = extract_features(xception, images)
+    first_kernel = xception.weights[0]
+    original = first_kernel.numpy()
+    try:
+        first_kernel.assign(original[..., ::-1] * 3)  # "other" weights than the seeded random ones
+        xception.save_weights(path)
+        expected = extract_features(xception, images)
+    finally:
+        first_kernel.assign(original)  # the module's shared extractor stays as it was
+    from_file = build_xception(weights=str(path), input_size=INPUT_SIZE)
     np.testing.assert_allclose(extract_features(from_file, images), expected, rtol=1e-5, atol=1e-12)
-    assert not np.allclose(extract_features(xception, images), expected)
+    assert not np.allclose(seeded, expected)
     from t2ilib.features.xception import weights_label
 
     assert weights_label(str(path)).startswith("file-xception_notop.weights.h5-")

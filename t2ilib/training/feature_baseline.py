@@ -117,7 +117,7 @@ def train_mapper(feature_run_dir, mapper_dir, text_config: TextConfig, mapper_co
     metrics = {"held_out_split": held_out, **evaluate_mapper(mapper, embeddings, conditions, validation)}
     metrics.update({name: float(values[-1]) for name, values in history.history.items() if name in ("loss", "val_loss")})
     mapper.save_weights(mapper_dir / MAPPER_WEIGHTS)
-    info_path.write_text(json.dumps({**settings, "feature_run_dir": str(feature_run_dir),
+    info_path.write_text(json.dumps({**settings, "feature_run_dir": str(Path(feature_run_dir).resolve()),
                                      "text_encoder": encoder.cache_key(), "condition": condition.cache_key(),
                                      "text_dim": int(embeddings.shape[1]), "feature_dim": int(conditions.shape[1])},
                                     indent=2) + "\n")
@@ -140,14 +140,17 @@ def evaluate_mapper(mapper, embeddings: np.ndarray, conditions: np.ndarray, capt
             "norm_ratio": float(np.linalg.norm(mapped, axis=1).mean() / np.linalg.norm(truth, axis=1).mean())}
 
 
-def load_mapper(mapper_dir):
-    """(mapper, text encoder, mapper.json contents) of a trained mapper directory."""
+def load_mapper(mapper_dir, feature_run_dir=None):
+    """(mapper, text encoder, mapper.json contents) of a trained mapper directory.
+
+    `feature_run_dir` (default: the one recorded at training) supplies the data settings the text
+    encoder needs (Word2Vec is rebuilt from that dataset's training captions)."""
     mapper_dir = Path(mapper_dir)
     info_path = mapper_dir / MAPPER_FILE
     if not info_path.exists() or not (mapper_dir / MAPPER_WEIGHTS).exists():
         raise FileNotFoundError(f"No trained mapper in {mapper_dir}: run train_mapper(feature_run_dir, mapper_dir, ...) first.")
     info = json.loads(info_path.read_text())
-    feature_config = _load_run_config(info["feature_run_dir"], feature=True)
+    feature_config = _load_run_config(feature_run_dir or info["feature_run_dir"], feature=True)
     text_config = TextConfig(**info["text"])
     prepared = prepare_data(feature_config.data, progress=False)
     encoder, _ = stage1.embed_all_captions(_text_run_config(feature_config, text_config), prepared)
@@ -163,7 +166,7 @@ def generate_from_text(run_dir, mapper_dir, captions: list[str], num_per_caption
     gives a text-conditioned run the same noise vectors (when both have the same noise size).
     """
     generator, _, config = stage1.load_generator(run_dir)
-    mapper, encoder, _ = load_mapper(mapper_dir)
+    mapper, encoder, _ = load_mapper(mapper_dir, run_dir)
     return _draw(generator, config, _map(mapper, encoder.encode(list(captions))), num_per_caption, seed)
 
 
@@ -239,7 +242,7 @@ def compare_with_text(text_run_dir, feature_run_dir, mapper_dir, output_dir, cap
     # Each network is loaded once; the caption vectors of every row come from the caches.
     text_generator, text_encoder, _ = stage1.load_generator(text_run_dir)
     feature_generator, _, _ = stage1.load_generator(feature_run_dir)
-    mapper, mapper_encoder, info = load_mapper(mapper_dir)
+    mapper, mapper_encoder, info = load_mapper(mapper_dir, feature_run_dir)
     if info["text"] != asdict(text_config.text):
         logger.warning("The mapper reads captions with another encoder than the text run (%s vs %s).",
                        info["text_encoder"], text_encoder.cache_key())
@@ -275,11 +278,11 @@ def compare_with_text(text_run_dir, feature_run_dir, mapper_dir, output_dir, cap
                                         "mismatched_mean", "samples"]).astype({"samples": "Int64"})
     table.to_csv(output_dir / "comparison.csv", index=False)
     mapper_metrics_path = Path(mapper_dir) / "metrics.json"
-    summary = {"table": table.to_dict(orient="records"), "captions": list(captions), "seed": seed,
+    summary = {"table": json.loads(table.to_json(orient="records")), "captions": list(captions), "seed": seed,
                "feature_weights": feature_config.text.feature_weights,
                "feature_input_size": feature_config.text.feature_input_size,
                "mapper": json.loads(mapper_metrics_path.read_text()) if mapper_metrics_path.exists() else None}
-    (output_dir / "comparison.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    (output_dir / "comparison.json").write_text(json.dumps(summary, indent=2) + "\n")
     return table
 
 
