@@ -132,6 +132,9 @@ def test_retrieval_table_ranks_encoders_and_is_reproducible(shapes, tmp_path):
     assert (by_image["recall@1"] <= scores["recall@1"]).all() and (by_image["recall@1"] < scores["recall@1"]).any()
     again = retrieval_table(encoders, captions, cache_dir=tmp_path / "cache")
     pd.testing.assert_frame_equal(table.drop(columns="seconds"), again.drop(columns="seconds"))
+    everything = {name: embed_captions(encoder, prepared.captions["caption"].tolist()) for name, encoder in encoders.items()}
+    given = retrieval_table(encoders, captions, embeddings={name: rows[captions.index] for name, rows in everything.items()})
+    pd.testing.assert_frame_equal(table.drop(columns="seconds"), given.drop(columns="seconds"))  # rows of a bigger table
     fresh = {name: make_encoder(config.replace(**{"text.encoder": name}).text, training, tmp_path / "w2")
              for name in ("word2vec",)}
     np.testing.assert_array_equal(embed_captions(fresh["word2vec"], captions["caption"].tolist()),

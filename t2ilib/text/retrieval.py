@@ -103,19 +103,27 @@ def retrieval_captions(prepared, split: str = "validation", max_images: int | No
     return table
 
 
-def retrieval_table(encoders: dict, captions: pd.DataFrame, cache_dir=None, ks=(1, 5, 10)) -> pd.DataFrame:
+def retrieval_table(encoders: dict, captions: pd.DataFrame, cache_dir=None, ks=(1, 5, 10),
+                    embeddings: dict | None = None) -> pd.DataFrame:
     """Rank encoders by caption retrieval: one row per encoder, best recall first.
 
     `encoders` maps a display name to an encoder; `captions` is `retrieval_captions(...)` (any
-    table with `caption` and `group` columns). Embeddings go through the `embed_captions` cache.
+    table with `caption` and `group` columns). Embeddings go through the `embed_captions` cache,
+    unless `embeddings[name]` already holds one row per row of `captions`.
     """
     texts = captions["caption"].tolist()
+    embeddings = embeddings or {}
     rows = []
     for name, encoder in encoders.items():
         started = time.perf_counter()
-        embeddings = embed_captions(encoder, texts, cache_dir)
-        scores = retrieval_recall(embeddings, captions["group"].tolist(), ks)
-        rows.append({"encoder": name, "dim": int(embeddings.shape[1]), **scores,
+        vectors = embeddings.get(name)
+        if vectors is None:
+            vectors = embed_captions(encoder, texts, cache_dir)
+        elif len(vectors) != len(texts):
+            raise ValueError(f"embeddings[{name!r}] has {len(vectors)} rows for {len(texts)} captions.")
+        vectors = np.asarray(vectors)
+        scores = retrieval_recall(vectors, captions["group"].tolist(), ks)
+        rows.append({"encoder": name, "dim": int(vectors.shape[1]), **scores,
                      "captions": len(texts), "seconds": round(time.perf_counter() - started, 2)})
     table = pd.DataFrame(rows)
     if table.empty:
