@@ -139,3 +139,17 @@ def test_retrieval_table_ranks_encoders_and_is_reproducible(shapes, tmp_path):
              for name in ("word2vec",)}
     np.testing.assert_array_equal(embed_captions(fresh["word2vec"], captions["caption"].tolist()),
                                   embed_captions(encoders["word2vec"], captions["caption"].tolist()))
+
+
+def test_retrieval_command_prints_and_saves_the_table(shapes, tmp_path, capsys):
+    from t2ilib.cli import main
+
+    config, _ = shapes
+    csv = tmp_path / "retrieval.csv"
+    assert main(["retrieval", "--preset", "tiny", "--data-dir", config.data.data_dir, "--encoders", "word2vec",
+                 "--max-images", "20", "--seed", "3", "--csv", str(csv)]) == 0
+    assert "Caption retrieval on 20 images of the validation split (100 captions" in capsys.readouterr().out
+    saved = pd.read_csv(csv)
+    assert saved["encoder"].tolist() == ["word2vec"] and 0 < saved.loc[0, "recall@10"] <= 1
+    assert main(["retrieval", "--preset", "tiny", "--data-dir", config.data.data_dir, "--encoders", "skipthought"]) == 2
+    assert "Unknown text encoder 'skipthought'" in capsys.readouterr().err
