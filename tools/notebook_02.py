@@ -398,6 +398,20 @@ recall falls as the gallery grows, so only compare numbers on the same draw.
 
 On the built-in shapes dataset, images with the same four attributes get captions from the
 same few templates, so the target there is "the same scene" (same attributes), not the same image.
+
+Measured on the real Flickr8k text (1,000 validation images drawn with seed 0, 5,000 captions;
+cleaning without WordNet lemmas; offline encoders only):
+
+| encoder | recall@1 | recall@5 | recall@10 | median rank |
+|---|---|---|---|---|
+| MiniLM (all-MiniLM-L6-v2, sentence-transformers) | 0.633 | 0.842 | 0.900 | 1 |
+| word2vec (128-d, 50 epochs) | 0.399 | 0.638 | 0.729 | 2 |
+| onehot (7,575 words) | 0.363 | 0.599 | 0.690 | 3 |
+| tokenizer (20 ids) | 0.016 | 0.028 | 0.039 | 664.5 |
+
+Chance recall@1 is 4/4,999 = 0.0008. BERT, USE and GloVe need downloads; the cell below adds
+them in Colab. (One-hot vectors are wide: 40,455 Flickr8k captions x 7,575 words take 1.2 GB in
+float32, in memory and in the cache; raise `text.vocabulary_min_count` to shrink them.)
 """),
         code('''
 gallery = retrieval_captions(prepared, split=RETRIEVAL_SPLIT, max_images=RETRIEVAL_MAX_IMAGES, seed=SEED)
