@@ -42,6 +42,16 @@ class TextConfig:
     word2vec_epochs: int = 50
     batch_size: int = 64  # encoding batch size
     device: str | None = "cpu"  # sentence-transformers' torch device: "cpu", "cuda", or None (its own choice)
+    # Further encoders (t2ilib.text.ENCODERS): tokenizer, onehot, tfhub, tfhub-bert, glove, char-cnn-rnn.
+    tokenizer_length: int = 20  # "tokenizer": word ids per caption, left-padded with 0
+    vocabulary_min_count: int = 1  # "tokenizer"/"onehot": training words seen fewer times count as unknown
+    lemmatize: bool = True  # "tokenizer"/"onehot": WordNet lemmas when NLTK's wordnet corpus is installed
+    hub_handle: str = "https://tfhub.dev/google/universal-sentence-encoder/4"  # "tfhub": URL or SavedModel folder
+    hub_preprocess_handle: str = "https://tfhub.dev/tensorflow/bert_en_uncased_preprocess/3"  # "tfhub-bert"
+    hub_bert_handle: str = "https://tfhub.dev/tensorflow/bert_en_uncased_L-12_H-768_A-12/4"  # "tfhub-bert"
+    glove_path: str = "t2ilib_data/glove.6B.50d.txt"  # "glove": data_prep/glove.py puts it in the data folder
+    glove_pooling: str = "sum"  # "glove": sum (the VAE report) or mean
+    char_cnn_rnn_dir: str = ""  # "char-cnn-rnn": StackGAN split folder with char-CNN-RNN-embeddings.pickle
 
 
 @dataclass
