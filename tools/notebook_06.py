@@ -149,7 +149,8 @@ del xception
 ## The text-conditioned Stage-I
 
 The text side of the comparison is notebook 03's run. If it has reached `EPOCHS` this cell
-only reads it; otherwise it trains (or resumes) it, exactly as notebook 03 does.
+only reads it; otherwise it trains (or resumes) it, exactly as notebook 03 does. For a fair
+comparison both runs should have trained the same number of epochs (`summarize` prints it).
 """),
         code('''
 started = time.perf_counter()
