@@ -19,7 +19,7 @@ from t2ilib.features import (
     build_xception,
     extract_features,
     image_features,
-    retrieval_recall,
+    mapped_retrieval,
 )
 from t2ilib.features.mapper import build_mapper
 from t2ilib.training import feature_baseline, stage1
@@ -90,18 +90,25 @@ def test_features_are_computed_once_per_image_and_cached(tiny_config, monkeypatc
     assert features_path(prepared.work_dir, None, 71, prepared.cache.names[:-1]) != cached[0]
 
 
-def test_retrieval_recall_counts_ranks():
+def test_mapped_retrieval_counts_ranks_ties_and_groups():
     features = np.eye(4)
     queries = np.array([[1.0, 0.1, 0, 0],   # nearest: 0 (own: 0) -> rank 1
                         [0.9, 0.5, 0, 0],   # own 1 is second -> rank 2
                         [0, 0, 0.2, 1.0],   # own 2 is second -> rank 2
                         [0, 0, 0, 1.0]])    # own 3 -> rank 1
-    result = retrieval_recall(queries, features, np.array([0, 1, 2, 3]), ks=(1, 2))
+    result = mapped_retrieval(queries, features, np.array([0, 1, 2, 3]), ks=(1, 2))
     assert result["recall@1"] == 0.5 and result["recall@2"] == 1.0
     assert result["chance@1"] == 0.25 and result["chance@2"] == 0.5
     assert result["median_rank"] == 1.5
+    # A mapper that outputs one vector for everything ties with every image: counted against it.
+    constant = mapped_retrieval(np.zeros((4, 4)), features, np.array([0, 1, 2, 3]), ks=(1, 2))
+    assert constant["recall@2"] == 0.0 and constant["median_rank"] == 4
+    # Groups: images 0/1 and 2/3 look alike to the text; any image of the group is a hit.
+    grouped = mapped_retrieval(queries, features, np.array([0, 1, 2, 3]), ks=(1, 2), groups=["a", "a", "b", "b"])
+    assert grouped["recall@1"] == 1.0
+    assert grouped["chance@1"] == 0.5 and grouped["chance@2"] == pytest.approx(1 - (2 / 4) * (1 / 3))
     with pytest.raises(ValueError, match="do not fit"):
-        retrieval_recall(queries, features, np.array([0, 1]))
+        mapped_retrieval(queries, features, np.array([0, 1]))
 
 
 def test_cosine_mse_loss_values():
@@ -125,7 +132,7 @@ def test_mapper_learns_a_linear_text_to_feature_map():
     mapper = build_mapper(16, 64, MapperConfig(hidden_units=64, epochs=0))
     mapper.fit(text[:300], features[:300], epochs=25, batch_size=50, verbose=0)
     mapped = mapper.predict(text[300:], verbose=0)
-    result = retrieval_recall(mapped, features[300:], np.arange(100))
+    result = mapped_retrieval(mapped, features[300:], np.arange(100))
     assert result["recall@1"] > 0.5 > 10 * result["chance@1"]
 
 
@@ -163,6 +170,7 @@ def test_mapper_metrics_and_generate_from_text(feature_run):
     assert mapper_metrics["candidates"] == mapper_metrics["queries"] == 36  # tiny: caption #0 of 36 images
     assert mapper_metrics["chance@1"] == pytest.approx(1 / 36)
     assert 0 <= mapper_metrics["recall@1"] <= mapper_metrics["recall@5"] <= 1
+    assert mapper_metrics["attributes_chance@1"] > mapper_metrics["chance@1"]  # several images share attributes
     captions = ["A red circle at the top on a black background .", "A blue square on a white background ."]
     images = feature_baseline.generate_from_text(root / "run", root / "mapper", captions, num_per_caption=2, seed=3)
     assert images.shape == (2, 2, 32, 32, 3) and images.dtype == np.uint8

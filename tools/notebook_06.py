@@ -189,7 +189,9 @@ maps a caption embedding (the text run's encoder, so both sides read the same ve
 the standardised feature of the caption's image. Loss: (1 − cosine) + mean squared error.
 It trains on the training captions; on the validation captions, **recall@k** says how often the
 mapped vector's k nearest image features (among the validation images) include the caption's
-own image. Chance is k / number of images.
+own image. Chance is k / number of images. On the shapes dataset several images share the same
+shape, colour, position and background, which no caption can tell apart, so `attributes_recall@k`
+also counts any image with the caption's attributes as a hit (with its own chance level).
 """),
         code('''
 MAPPER_DIR = RUN_ROOT / "mapper"

@@ -3,7 +3,7 @@
 Training and generation with them live in `t2ilib.training.feature_baseline`.
 """
 
-from t2ilib.features.mapper import CosineMSELoss, MapperConfig, TextToFeature, retrieval_recall
+from t2ilib.features.mapper import CosineMSELoss, MapperConfig, TextToFeature, mapped_retrieval
 from t2ilib.features.xception import (
     FEATURE_ENCODER,
     ImageFeatureCondition,
@@ -14,4 +14,4 @@ from t2ilib.features.xception import (
 )
 
 __all__ = ["FEATURE_ENCODER", "CosineMSELoss", "ImageFeatureCondition", "MapperConfig", "TextToFeature",
-           "build_xception", "extract_features", "feature_conditions", "image_features", "retrieval_recall"]
+           "build_xception", "extract_features", "feature_conditions", "image_features", "mapped_retrieval"]

@@ -10,7 +10,7 @@ caption's image. Its loss mixes direction and size:
 MSE alone pulls every prediction towards the mean feature). The targets are the standardised
 features the generator was trained on.
 
-How good is the map? `retrieval_recall`: for each held-out caption, rank all held-out images by
+How good is the map? `mapped_retrieval`: for each held-out caption, rank all held-out images by
 cosine similarity between the mapped vector and their features; recall@k is how often the
 caption's own image is among the first k (chance: k / number of images).
 """
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+import pandas as pd
 from keras import layers, ops
 
 
@@ -107,30 +108,47 @@ def build_mapper(text_dim: int, feature_dim: int, mapper_config: MapperConfig, c
     return mapper
 
 
-def retrieval_recall(queries: np.ndarray, features: np.ndarray, targets: np.ndarray, ks=(1, 5)) -> dict:
-    """How often each query's own item is among its k nearest `features` (cosine similarity).
+def mapped_retrieval(queries: np.ndarray, candidates: np.ndarray, targets: np.ndarray, ks=(1, 5), groups=None,
+                     chunk_size: int = 1024) -> dict:
+    """How often each query's own item is among its k nearest candidates (cosine similarity).
 
-    queries: (Q, D) mapped caption vectors; features: (N, D) one row per candidate image;
-    targets: (Q,) index into `features` of each query's own image. Returns recall@k and chance@k
-    (= k / N) for each k, the median rank (1 = first) and the counts.
+    queries: (Q, D) mapped caption vectors; candidates: (N, D) one row per image; targets: (Q,)
+    index into `candidates` of each query's own image. `groups` (optional, one label per
+    candidate): a hit is then any candidate of the target's group, e.g. any shapes image with the
+    caption's four attributes, which the text cannot tell apart. Ties count AGAINST the query (as
+    in `t2ilib.text.retrieval`): a mapper that outputs one constant vector scores 0, not 1.
+    Returns recall@k and chance@k (the expected recall of a random ranking: k / N without groups),
+    the median rank of the first hit and the counts.
     """
-    queries, features = np.asarray(queries, np.float64), np.asarray(features, np.float64)
+    queries, candidates = np.asarray(queries, np.float32), np.asarray(candidates, np.float32)
     targets = np.asarray(targets, np.int64)
-    if len(queries) != len(targets) or queries.ndim != 2 or features.ndim != 2 or queries.shape[1] != features.shape[1]:
-        raise ValueError(f"retrieval_recall: queries {queries.shape}, features {features.shape} and targets "
+    if len(queries) != len(targets) or queries.ndim != 2 or candidates.ndim != 2 or queries.shape[1] != candidates.shape[1]:
+        raise ValueError(f"mapped_retrieval: queries {queries.shape}, candidates {candidates.shape} and targets "
                          f"{targets.shape} do not fit; need (Q, D), (N, D) and (Q,).")
-    if len(queries) == 0 or targets.min() < 0 or targets.max() >= len(features):
-        raise ValueError(f"retrieval_recall: need at least one query and targets in [0, {len(features)}).")
+    if len(queries) == 0 or targets.min() < 0 or targets.max() >= len(candidates):
+        raise ValueError(f"mapped_retrieval: need at least one query and targets in [0, {len(candidates)}).")
+    codes = np.arange(len(candidates)) if groups is None else pd.factorize(pd.Series(list(groups)))[0]
+    if len(codes) != len(candidates):
+        raise ValueError(f"mapped_retrieval: {len(candidates)} candidates but {len(codes)} group labels.")
 
     def unit(x):
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
-    similarity = unit(queries) @ unit(features).T  # (Q, N)
-    own = similarity[np.arange(len(queries)), targets]
-    ranks = 1 + (similarity > own[:, None]).sum(axis=1)  # ties count in the query's favour
+    queries, candidates = unit(queries), unit(candidates)
+    ranks = np.empty(len(queries), np.int64)
+    group_sizes = np.bincount(codes)[codes[targets]]  # candidates that count as a hit, per query
+    for start in range(0, len(queries), chunk_size):
+        similarity = queries[start:start + chunk_size] @ candidates.T  # (chunk, N)
+        same = codes[None, :] == codes[targets[start:start + chunk_size], None]
+        best = np.where(same, similarity, -np.inf).max(axis=1)
+        ranks[start:start + chunk_size] = 1 + (~same & (similarity >= best[:, None])).sum(axis=1)
+    total = len(candidates)
     result = {}
     for k in ks:
+        # P(no hit in k random picks) = prod_{i<k} (N - m - i) / (N - i), m = the query's group size
+        steps = np.arange(min(k, total))
+        miss = np.prod(np.clip(total - group_sizes[:, None] - steps, 0, None) / (total - steps), axis=1)
         result[f"recall@{k}"] = float(np.mean(ranks <= k))
-        result[f"chance@{k}"] = float(min(k, len(features)) / len(features))
-    result.update(median_rank=float(np.median(ranks)), queries=int(len(queries)), candidates=int(len(features)))
+        result[f"chance@{k}"] = float(np.mean(1.0 - miss))
+    result.update(median_rank=float(np.median(ranks)), queries=int(len(queries)), candidates=int(total))
     return result

@@ -35,7 +35,7 @@ import pandas as pd
 
 from t2ilib.config import RunConfig, TextConfig
 from t2ilib.data.prepare import fixed_sample_rows, prepare_data
-from t2ilib.features.mapper import MapperConfig, build_mapper, retrieval_recall
+from t2ilib.features.mapper import MapperConfig, build_mapper, mapped_retrieval
 from t2ilib.features.xception import FEATURE_ENCODER
 from t2ilib.training import stage1
 from t2ilib.training.callbacks import HistoryCSV, generate_grid
@@ -114,7 +114,8 @@ def train_mapper(feature_run_dir, mapper_dir, text_config: TextConfig, mapper_co
                          validation_data=(embeddings[validation.index], conditions[validation.index]),
                          callbacks=[HistoryCSV(mapper_dir / "history.csv")])
 
-    metrics = {"held_out_split": held_out, **evaluate_mapper(mapper, embeddings, conditions, validation)}
+    metrics = {"held_out_split": held_out,
+               **evaluate_mapper(mapper, embeddings, conditions, validation, prepared.attributes)}
     metrics.update({name: float(values[-1]) for name, values in history.history.items() if name in ("loss", "val_loss")})
     mapper.save_weights(mapper_dir / MAPPER_WEIGHTS)
     info_path.write_text(json.dumps({**settings, "feature_run_dir": str(Path(feature_run_dir).resolve()),
@@ -125,9 +126,15 @@ def train_mapper(feature_run_dir, mapper_dir, text_config: TextConfig, mapper_co
     return metrics
 
 
-def evaluate_mapper(mapper, embeddings: np.ndarray, conditions: np.ndarray, captions: pd.DataFrame) -> dict:
+def evaluate_mapper(mapper, embeddings: np.ndarray, conditions: np.ndarray, captions: pd.DataFrame,
+                    attributes: pd.DataFrame | None = None) -> dict:
     """Retrieval of each caption's own image among the images of `captions` (a split table), the
-    mean cosine of mapped vs true feature, and the mapped vectors' length relative to the true ones."""
+    mean cosine of mapped vs true feature, and the mapped vectors' length relative to the true ones.
+
+    With `attributes` (the shapes dataset's table, one row per caption row) also `attributes_*`:
+    a hit is any image with the caption's four attributes, since several images share them and
+    the text cannot tell those apart.
+    """
     mapped = _map(mapper, embeddings[captions.index])
     images = captions.drop_duplicates("row")
     candidates = conditions[images.index]  # one feature per distinct image
@@ -136,8 +143,16 @@ def evaluate_mapper(mapper, embeddings: np.ndarray, conditions: np.ndarray, capt
     truth = conditions[captions.index]
     cosine = np.sum(mapped * truth, axis=1) / np.maximum(
         np.linalg.norm(mapped, axis=1) * np.linalg.norm(truth, axis=1), 1e-12)
-    return {**retrieval_recall(mapped, candidates, targets), "mean_cosine": float(np.mean(cosine)),
-            "norm_ratio": float(np.linalg.norm(mapped, axis=1).mean() / np.linalg.norm(truth, axis=1).mean())}
+    metrics = {**mapped_retrieval(mapped, candidates, targets), "mean_cosine": float(np.mean(cosine)),
+               "norm_ratio": float(np.linalg.norm(mapped, axis=1).mean() / np.linalg.norm(truth, axis=1).mean())}
+    if attributes is not None:
+        from t2ilib.data.shapes import ATTRIBUTES
+
+        groups = attributes.loc[images.index, list(ATTRIBUTES)].astype(str).agg("/".join, axis=1)
+        by_attributes = mapped_retrieval(mapped, candidates, targets, groups=groups.to_numpy())
+        metrics.update({f"attributes_{key}": value for key, value in by_attributes.items()
+                        if key.startswith(("recall", "chance", "median"))})
+    return metrics
 
 
 def load_mapper(mapper_dir, feature_run_dir=None):
@@ -313,6 +328,11 @@ def summarize_baseline(mapper_metrics: dict, table: pd.DataFrame, feature_weight
              f"(chance {mapper_metrics['chance@1']:.2f}), recall@5 {mapper_metrics['recall@5']:.2f} "
              f"(chance {mapper_metrics['chance@5']:.2f}), median rank {mapper_metrics['median_rank']:.0f}; "
              f"mean cosine to the true feature {mapper_metrics['mean_cosine']:.2f}."]
+    if "attributes_recall@1" in mapper_metrics:
+        lines.append(f"Counting any image with the caption's attributes as a hit: recall@1 "
+                     f"{mapper_metrics['attributes_recall@1']:.2f} (chance {mapper_metrics['attributes_chance@1']:.2f}), "
+                     f"recall@5 {mapper_metrics['attributes_recall@5']:.2f} "
+                     f"(chance {mapper_metrics['attributes_chance@5']:.2f}).")
     if len(table):
         lines.append(table.to_string(index=False, float_format=lambda value: f"{value:.2f}"))
     if feature_weights is None or str(feature_weights).lower() in ("none", "random"):
