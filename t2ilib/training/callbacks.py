@@ -3,19 +3,23 @@
 - `SampleGrid`: after each epoch, images for fixed captions x fixed noise -> samples/epoch_XXXX.png
 - `StackedSampleGrid`: the same for Stage-II, each cell the Stage-I image beside its refinement
 - `LossCurves`: redraws loss_curves.png from history.csv (written by keras.callbacks.CSVLogger)
-- `SaveCheckpoint`: a `RunCheckpoint` of both networks, both optimizers and the epoch counter
+- `SaveCheckpoint`: a `RunCheckpoint` of both networks, both optimizers and the epoch counter;
+  stops the run on a NaN/Inf loss and never saves a non-finite state (`TrainingDiverged`)
 - `ShapesFidelity`: on the built-in dataset, adds the fidelity of fixed test captions to the logs
   (so it lands in history.csv and on the curves: you see *when* the model starts to follow text)
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from t2ilib.viz import plot_history, save_sample_grid, save_stacked_grid, to_uint8
+
+logger = logging.getLogger("t2ilib")
 
 
 def generate_grid(generator, embeddings: np.ndarray, noise: np.ndarray) -> np.ndarray:
@@ -136,26 +140,109 @@ class LossCurves(keras.callbacks.Callback):
             plot_history(table, self.figure_path, columns=columns, title=self.title)
 
 
+class TrainingDiverged(RuntimeError):
+    """Training stopped because a loss or a weight became NaN or infinite.
+
+    `epoch` and `step` (1-based; step None when found only at the end of the epoch) say where,
+    `checkpoint` is the newest checkpoint kept (None if none was written yet): it holds the
+    last finite weights, because nothing was saved after the problem appeared.
+    """
+
+    def __init__(self, message: str, epoch: int, step: int | None, checkpoint: str | None):
+        super().__init__(message)
+        self.epoch, self.step, self.checkpoint = epoch, step, checkpoint
+
+
+def non_finite_logs(logs) -> str | None:
+    """'name = value' of the first NaN/Inf number in a Keras logs dict, or None."""
+    for name, value in (logs or {}).items():
+        if np.ndim(value) == 0 and isinstance(value, (int, float, np.number)) and not np.isfinite(value):
+            return f"{name} = {value}"
+    return None
+
+
+def non_finite_variables(variables) -> str | None:
+    """The path of the first floating-point variable holding a NaN/Inf, or None."""
+    import tensorflow as tf
+
+    for variable in variables:
+        value = getattr(variable, "value", variable)
+        if value.dtype.is_floating and not bool(tf.reduce_all(tf.math.is_finite(value))):
+            return getattr(variable, "path", None) or variable.name
+    return None
+
+
 class SaveCheckpoint(keras.callbacks.Callback):
-    """Save a `RunCheckpoint` every `every_epochs` epochs and at the end of training."""
+    """Save a `RunCheckpoint` every `every_epochs` epochs and at the end of training, never a broken state.
+
+    It also guards the run: a NaN or infinite value in the batch logs (any loss: `d_loss`,
+    `g_loss`, `kl`, `loss`, ...) stops training at that step, and a checkpoint is only written
+    when the epoch's logs and every saved variable are finite. So a run that diverges keeps its
+    last good checkpoint. Keras still calls `on_epoch_end` after a mid-epoch stop; that call
+    saves nothing. After `fit`, `raise_if_diverged()` turns the stop into a `TrainingDiverged`
+    error that names the epoch, the step and the checkpoint kept.
+    (`keras.callbacks.TerminateOnNaN` watches only a key named "loss", which a GAN does not log.)
+    """
 
     def __init__(self, run_checkpoint, every_epochs: int = 1):
         super().__init__()
         self.run_checkpoint = run_checkpoint
         self.every_epochs = max(1, every_epochs)
         self.last_saved_epoch = None
+        self.last_finished_epoch = None
+        self.diverged = None  # (epoch, step or None, what) once a non-finite value was seen
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        problem = non_finite_logs(logs)
+        if problem and self.diverged is None:
+            self._stop(self._epoch + 1, batch + 1, problem)
 
     def on_epoch_end(self, epoch, logs=None):
         finished = epoch + 1
-        if logs and any(not np.isfinite(value) for value in logs.values() if np.ndim(value) == 0):
-            return  # never overwrite a good checkpoint with NaN weights (TerminateOnNaN stops the run)
+        if self.diverged is not None:
+            return
+        problem = non_finite_logs(logs)
+        if problem is None:
+            name = non_finite_variables(self.run_checkpoint.variables())
+            problem = f"variable {name} holds NaN/Inf" if name else None
+        if problem:
+            self._stop(finished, None, problem)
+            return
         self.last_finished_epoch = finished
         if finished % self.every_epochs == 0:
             self.run_checkpoint.save(finished)
             self.last_saved_epoch = finished
 
     def on_train_end(self, logs=None):
-        finished = getattr(self, "last_finished_epoch", None)
-        if finished is not None and finished != self.last_saved_epoch:
+        finished = self.last_finished_epoch
+        if self.diverged is None and finished is not None and finished != self.last_saved_epoch:
             self.run_checkpoint.save(finished)
             self.last_saved_epoch = finished
+
+    def _stop(self, epoch: int, step: int | None, problem: str) -> None:
+        self.diverged = (epoch, step, problem)
+        if self.model is not None:
+            self.model.stop_training = True
+        logger.error("%s", self._message())
+
+    def _message(self) -> str:
+        epoch, step, problem = self.diverged
+        where = f"epoch {epoch}, step {step}" if step else f"the end of epoch {epoch}"
+        kept = self.run_checkpoint.latest
+        if kept:
+            saved = f"Kept {kept}: the last checkpoint with finite weights; nothing was saved after it."
+        else:
+            saved = "No checkpoint had been written yet, so none was kept."
+        return (f"Training stopped on NaN/Inf at {where} ({problem}). {saved} Lower the learning rate and "
+                "train again in a new run directory, or, if the inputs held the NaN/Inf, fix them and re-run the "
+                "same call to go on from the kept checkpoint.")
+
+    def raise_if_diverged(self) -> None:
+        """Raise `TrainingDiverged` if this callback stopped the run on a NaN/Inf."""
+        if self.diverged is not None:
+            epoch, step, _ = self.diverged
+            raise TrainingDiverged(self._message(), epoch, step, self.run_checkpoint.latest)

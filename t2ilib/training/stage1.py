@@ -126,10 +126,11 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
     if prepared.attributes is not None:
         rows, noise = evaluation_rows_and_noise(config, prepared)
         callbacks.append(ShapesFidelity(gan.generator, embeddings[rows], prepared.attributes.loc[rows], noise))
+    saver = SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs)  # also stops on NaN/Inf
     callbacks += [
         HistoryCSV(run_dir / "history.csv"),
         LossCurves(run_dir / "history.csv", run_dir / "loss_curves.png"),
-        SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs),
+        saver,
         keras.callbacks.TerminateOnNaN(),
         *extra_callbacks,
     ]
@@ -137,6 +138,7 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
         warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")  # our tf.data shuffles itself
         gan.fit(dataset, epochs=config.train.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                 callbacks=callbacks, verbose=verbose)
+        saver.raise_if_diverged()  # TrainingDiverged: names the epoch/step and the checkpoint kept
     metrics = evaluate_stage1(gan.generator, config, prepared, embeddings)
     metrics.update(fidelity_history(run_dir))
     metrics["epochs_trained"] = int(checkpoint.epoch.numpy())

@@ -268,10 +268,11 @@ def train_stage2(config: RunConfig, run_dir, stage1_run_dir, verbose: int = 1, a
         rows, noise = stage1.evaluation_rows_and_noise(config, prepared)
         callbacks.append(ShapesFidelity(refined_images(gan.generator), embeddings[rows],
                                         prepared.attributes.loc[rows], noise))
+    saver = SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs)  # also stops on NaN/Inf
     callbacks += [
         HistoryCSV(run_dir / "history.csv"),
         LossCurves(run_dir / "history.csv", run_dir / "loss_curves.png", title="Stage-II losses (and shapes fidelity)"),
-        SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs),
+        saver,
         keras.callbacks.TerminateOnNaN(),
         *extra_callbacks,
     ]
@@ -279,6 +280,7 @@ def train_stage2(config: RunConfig, run_dir, stage1_run_dir, verbose: int = 1, a
         warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")  # our tf.data shuffles itself
         gan.fit(dataset, epochs=settings.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                 callbacks=callbacks, verbose=verbose)
+        saver.raise_if_diverged()  # TrainingDiverged: names the epoch/step and the checkpoint kept
     metrics = evaluate_stage2(gan.generator, config, prepared, embeddings)
     metrics.update(stage1.fidelity_history(run_dir))
     metrics["stage1_run_dir"] = settings.stage1_run_dir

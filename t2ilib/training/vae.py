@@ -215,10 +215,11 @@ def train_vae(model_name: str, run_dir, config: VAEConfig | None = None, encoder
     if verbose and initial_epoch:
         print(f"Resuming {run_dir} at epoch {initial_epoch} (optimizer step {int(optimizer.iterations.numpy())}).")
     if initial_epoch < config.epochs:
-        callbacks = [HistoryCSV(run_dir / "history.csv"), SaveCheckpoint(checkpoint),
-                     keras.callbacks.TerminateOnNaN()]
+        saver = SaveCheckpoint(checkpoint)  # also stops on NaN/Inf
+        callbacks = [HistoryCSV(run_dir / "history.csv"), saver, keras.callbacks.TerminateOnNaN()]
         model.fit(embeddings, targets, batch_size=config.batch_size, epochs=config.epochs,
                   initial_epoch=initial_epoch, shuffle=True, callbacks=callbacks, verbose=verbose)
+        saver.raise_if_diverged()  # TrainingDiverged: names the epoch/step and the checkpoint kept
     metrics = {"model": model_name, "parameters": model.count_trainable_parameters(),
                **evaluate_vae(model, data, limit=config.eval_samples, seed=config.seed)}
     metrics["epochs_trained"] = int(checkpoint.epoch.numpy())
