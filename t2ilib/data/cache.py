@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from t2ilib.report import warn_once
+
 logger = logging.getLogger("t2ilib")
 
 MAX_IMAGE_PIXELS = 100_000_000  # refuse decompression bombs; a real photo is far below this
@@ -68,17 +70,31 @@ class ImageCache:
 def build_image_cache(images_dir, image_names, size: int, cache_path, progress: bool = True) -> ImageCache:
     """Decode each image once, resize to `size`, and store all of them in `cache_path` (.npy).
 
-    Reuses an existing cache with exactly the same image list and size. Images that cannot be
-    read (missing, empty, truncated, not an image) are skipped, counted and reported once; they
-    are absent from the returned `names`, so the caller can drop their captions.
+    Reuses an existing cache with exactly the same image list and size (a damaged cache file is
+    reported and built again). Images that cannot be read (missing, empty, truncated, not an
+    image) are skipped, counted and reported once per process, also when the cache is reused;
+    they are absent from the returned `names`, so the caller can drop their captions. Their
+    names are listed under "failed" in the cache's .json file.
     """
     images_dir, cache_path = Path(images_dir), Path(cache_path)
     names_path = cache_path.with_suffix(".json")
     requested = list(dict.fromkeys(image_names))  # unique, order kept
     if cache_path.exists() and names_path.exists():
-        meta = json.loads(names_path.read_text())
+        try:
+            meta = json.loads(names_path.read_text())
+        except (OSError, ValueError):
+            meta = {}
         if meta.get("requested") == requested and meta.get("size") == size:
-            return ImageCache(cache_path, meta["names"], np.load(cache_path, mmap_mode="r"))
+            try:
+                array = np.load(cache_path, mmap_mode="r")
+                if array.shape != (len(meta["names"]), size, size, 3) or array.dtype != np.uint8:
+                    raise ValueError(f"it holds {array.dtype} {array.shape}")
+            except (OSError, ValueError, EOFError) as error:
+                warn_once(logger, "Image cache %s is damaged (%s); building it again.", cache_path, error)
+            else:
+                _report_skipped(images_dir, meta.get("failed", []), meta.get("first_error", ""), len(requested),
+                                names_path)
+                return ImageCache(cache_path, meta["names"], array)
 
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = cache_path.with_suffix(".tmp.npy")
@@ -98,8 +114,7 @@ def build_image_cache(images_dir, image_names, size: int, cache_path, progress: 
     array.flush()
     del array
     if failures:
-        logger.warning("Skipped %d of %d images that could not be read (first: %s, %s). Their captions are dropped.",
-                       len(failures), len(requested), images_dir / failures[0][0], failures[0][1])
+        _report_skipped(images_dir, [name for name, _ in failures], failures[0][1], len(requested), names_path)
         # Shrink the file to the rows actually filled.
         full = np.load(temporary, mmap_mode="r")
         np.save(cache_path.with_suffix(".tmp2.npy"), full[: len(kept)])
@@ -107,5 +122,14 @@ def build_image_cache(images_dir, image_names, size: int, cache_path, progress: 
         os.replace(cache_path.with_suffix(".tmp2.npy"), temporary)
     os.replace(temporary, cache_path)
     names_path.write_text(json.dumps({"size": size, "requested": requested, "names": kept,
-                                      "failed": [name for name, _ in failures]}))
+                                      "failed": [name for name, _ in failures],
+                                      "first_error": failures[0][1] if failures else ""}))
     return ImageCache(cache_path, kept, np.load(cache_path, mmap_mode="r"))
+
+
+def _report_skipped(images_dir: Path, failed: list[str], first_error: str, total: int, names_path: Path) -> None:
+    if failed:
+        warn_once(logger, "Skipped %d of %d images that could not be read (first: %s, %s); their captions are "
+                  "dropped. All of them are listed under \"failed\" in %s; to use them, fix those files and delete "
+                  "%s to rebuild the cache.", len(failed), total, images_dir / failed[0], first_error, names_path,
+                  names_path.with_suffix(".npy"))
