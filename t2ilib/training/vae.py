@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import textwrap
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -352,7 +351,7 @@ def compare_vaes(run_dirs: dict, output_dir, num_captions: int = 6, seed: int = 
 
 
 def _comparison_figure(captions: list[str], truth: np.ndarray, columns: dict, path: Path) -> Path:
-    from t2ilib.viz import _pyplot
+    from t2ilib.viz import _pyplot, caption_label
 
     plt = _pyplot()
     names = ["true image", *columns]
@@ -361,7 +360,7 @@ def _comparison_figure(captions: list[str], truth: np.ndarray, columns: dict, pa
                                 gridspec_kw={"width_ratios": [2.2] + [1] * len(names)})
     for r, caption in enumerate(captions):
         axes[r, 0].axis("off")
-        axes[r, 0].text(1.0, 0.5, textwrap.fill(caption, 30), ha="right", va="center", fontsize=7,
+        axes[r, 0].text(1.0, 0.5, caption_label(caption, 30), ha="right", va="center", fontsize=7,
                         transform=axes[r, 0].transAxes)
         for c, name in enumerate(names):
             image = truth[r] if name == "true image" else columns[name][r]
