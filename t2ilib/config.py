@@ -70,6 +70,10 @@ class TrainConfig:
     num_sample_noise: int = 6  # columns of the fixed sample grid
     steps_per_epoch: int | None = None  # None = one pass over the training captions
     fidelity_samples: int = 240  # generated images scored by the shapes fidelity metric at the end
+    checkpoint_every_steps: int = 0  # also save every this many steps (0 = at epoch ends only); resume is step-exact
+    mixed_precision: str = "off"  # off | auto (mixed_float16 on a GPU) | mixed_float16 | mixed_bfloat16
+    jit_compile: bool = False  # compile the train step with XLA
+    strategy: str = "default"  # default (one device) | mirrored (all local GPUs) | tpu; batch_size is the global batch
 
 
 @dataclass

@@ -225,28 +225,30 @@ def test_stage1_stops_on_nan_and_keeps_the_last_good_checkpoint(tiny_config, tmp
     make_dataset = stage1.make_gan_dataset
 
     def poisoned(*args, **kwargs):
-        def at_step_5(index, batch):
-            real, embeddings, wrong = batch
-            real = tf.where(index == 4, tf.fill(tf.shape(real), np.inf), real)
-            return real, embeddings, wrong
-        return make_dataset(*args, **kwargs).enumerate().map(at_step_5)
+        start = kwargs.get("start_step", 0)
+
+        def at_batch_5(index, batch):
+            real, *rest = batch
+            real = tf.where(index + start == 4, tf.fill(tf.shape(real), np.inf), real)
+            return (real, *rest)
+        return make_dataset(*args, **kwargs).enumerate().map(at_batch_5)
 
     monkeypatch.setattr(stage1, "make_gan_dataset", poisoned)
     run_dir = tmp_path / "run"
     with caplog.at_level(logging.ERROR, logger="t2ilib"), pytest.raises(TrainingDiverged) as error:
         stage1.train_stage1(tiny_config.replace(**{"train.epochs": 3}), run_dir, verbose=0)
-    assert (error.value.epoch, error.value.step) == (2, 2)
-    assert error.value.checkpoint == str(run_dir / "checkpoints" / "ckpt-1")
+    assert (error.value.epoch, error.value.step) == (2, 5)  # the 5th batch of the run: 2nd of epoch 2
+    assert error.value.checkpoint == str(run_dir / "checkpoints" / "ckpt-3")  # numbered by step: end of epoch 1
     message = str(error.value)
-    assert "epoch 2, step 2" in message and "_loss = nan" in message and "ckpt-1" in message
-    assert sorted(path.name for path in (run_dir / "checkpoints").glob("*.index")) == ["ckpt-1.index"]
+    assert "epoch 2, batch 5 of the run" in message and " = nan" in message and "ckpt-3" in message
+    assert sorted(path.name for path in (run_dir / "checkpoints").glob("*.index")) == ["ckpt-3.index"]
     assert not (run_dir / "metrics.json").exists()
     assert len([r for r in caplog.records if "stopped on NaN/Inf" in r.getMessage()]) == 1
 
     gan = stage1.build_stage1(tiny_config, embedding_dim=tiny_config.text.word2vec_dim, steps_per_epoch=3)
     checkpoint = RunCheckpoint(run_dir / "checkpoints",
                                {"model": gan, "g_optimizer": gan.g_optimizer, "d_optimizer": gan.d_optimizer})
-    assert checkpoint.restore_or_initialize() == 1
+    assert checkpoint.restore_or_initialize() == 1 and int(checkpoint.step.numpy()) == 3
     assert all(np.isfinite(keras.ops.convert_to_numpy(v)).all() for v in gan.variables if "float" in str(v.dtype))
 
 

@@ -143,7 +143,8 @@ class LossCurves(keras.callbacks.Callback):
 class TrainingDiverged(RuntimeError):
     """Training stopped because a loss or a weight became NaN or infinite.
 
-    `epoch` and `step` (1-based; step None when found only at the end of the epoch) say where,
+    `epoch` and `step` say where (1-based; `step` counts batches from the start of the run for
+    the step-exact GAN trainers, within the epoch otherwise, None when found at the epoch's end);
     `checkpoint` is the newest checkpoint kept (None if none was written yet): it holds the
     last finite weights, because nothing was saved after the problem appeared.
     """
@@ -173,65 +174,92 @@ def non_finite_variables(variables) -> str | None:
 
 
 class SaveCheckpoint(keras.callbacks.Callback):
-    """Save a `RunCheckpoint` every `every_epochs` epochs and at the end of training, never a broken state.
+    """Save a `RunCheckpoint` every `every_epochs` epochs, at the end of training, and (for the
+    step-exact GAN trainers, which pass `initial_step`) every `every_steps` batches; never a
+    broken state.
 
     It also guards the run: a NaN or infinite value in the batch logs (any loss: `d_loss`,
-    `g_loss`, `kl`, `loss`, ...) stops training at that step, and a checkpoint is only written
-    when the epoch's logs and every saved variable are finite. So a run that diverges keeps its
-    last good checkpoint. Keras still calls `on_epoch_end` after a mid-epoch stop; that call
-    saves nothing. After `fit`, `raise_if_diverged()` turns the stop into a `TrainingDiverged`
-    error that names the epoch, the step and the checkpoint kept.
-    (`keras.callbacks.TerminateOnNaN` watches only a key named "loss", which a GAN does not log.)
+    `g_loss`, `kl`, `loss`, ...) stops training at that batch, and a checkpoint is only written
+    when the logs and every saved variable are finite. So a run that diverges keeps its last
+    good checkpoint. (Keras still calls `on_epoch_end` after a mid-epoch stop; that call saves
+    nothing. `keras.callbacks.TerminateOnNaN` watches only a key named "loss", which a GAN does
+    not log.) After `fit`, `raise_if_diverged()` turns the stop into a `TrainingDiverged` error
+    that names the epoch, the batch and the checkpoint kept.
     """
 
-    def __init__(self, run_checkpoint, every_epochs: int = 1):
+    def __init__(self, run_checkpoint, every_epochs: int = 1, every_steps: int = 0, initial_step: int | None = None):
         super().__init__()
         self.run_checkpoint = run_checkpoint
         self.every_epochs = max(1, every_epochs)
-        self.last_saved_epoch = None
+        self.every_steps = every_steps if initial_step is not None else 0
+        self.step = initial_step  # global batch count; None: epoch-numbered checkpoints only
+        self.last_saved = None
         self.last_finished_epoch = None
-        self.diverged = None  # (epoch, step or None, what) once a non-finite value was seen
-        self._epoch = 0
+        self.current_epoch = 0
+        self.diverged = None  # (epoch, batch or None, what) once a non-finite value was seen
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        problem = non_finite_logs(logs)
-        if problem and self.diverged is None:
-            self._stop(self._epoch + 1, batch + 1, problem)
-
-    def on_epoch_end(self, epoch, logs=None):
-        finished = epoch + 1
-        if self.diverged is not None:
-            return
+    def _problem(self, logs) -> str | None:
+        """What is not finite in `logs` or in the saved variables (None: all finite)."""
         problem = non_finite_logs(logs)
         if problem is None:
             name = non_finite_variables(self.run_checkpoint.variables())
             problem = f"variable {name} holds NaN/Inf" if name else None
-        if problem:
-            self._stop(finished, None, problem)
+        return problem
+
+    def _save(self, epoch: int) -> None:
+        key = (epoch, self.step)
+        if key != self.last_saved:
+            self.run_checkpoint.save(epoch, self.step)
+            self.last_saved = key
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.step is not None:
+            self.step += 1
+        if self.diverged is not None:
             return
-        self.last_finished_epoch = finished
-        if finished % self.every_epochs == 0:
-            self.run_checkpoint.save(finished)
-            self.last_saved_epoch = finished
+        problem = non_finite_logs(logs)
+        if problem:
+            # The global batch count when the trainer keeps one, else the batch within this fit's epoch.
+            self._stop(self.current_epoch + 1, self.step if self.step is not None else batch + 1, problem)
+        elif self.every_steps and self.step % self.every_steps == 0:
+            problem = self._problem(None)
+            if problem:
+                self._stop(self.current_epoch + 1, self.step, problem)
+            else:
+                self._save(self.current_epoch)  # mid-epoch: `current_epoch` epochs are finished
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.diverged is not None:
+            return
+        problem = self._problem(logs)
+        if problem:
+            self._stop(epoch + 1, None, problem)
+            return
+        self.last_finished_epoch = epoch + 1
+        if self.last_finished_epoch % self.every_epochs == 0:
+            self._save(self.last_finished_epoch)
 
     def on_train_end(self, logs=None):
-        finished = self.last_finished_epoch
-        if self.diverged is None and finished is not None and finished != self.last_saved_epoch:
-            self.run_checkpoint.save(finished)
-            self.last_saved_epoch = finished
+        if self.last_finished_epoch is not None and self.diverged is None:
+            self._save(self.last_finished_epoch)
 
-    def _stop(self, epoch: int, step: int | None, problem: str) -> None:
-        self.diverged = (epoch, step, problem)
+    def _stop(self, epoch: int, batch: int | None, problem: str) -> None:
+        self.diverged = (epoch, batch, problem)
         if self.model is not None:
             self.model.stop_training = True
         logger.error("%s", self._message())
 
     def _message(self) -> str:
-        epoch, step, problem = self.diverged
-        where = f"epoch {epoch}, step {step}" if step else f"the end of epoch {epoch}"
+        epoch, batch, problem = self.diverged
+        if batch is None:
+            where = f"the end of epoch {epoch}"
+        elif self.step is not None:
+            where = f"epoch {epoch}, batch {batch} of the run"
+        else:
+            where = f"epoch {epoch}, batch {batch} of the epoch"
         kept = self.run_checkpoint.latest
         if kept:
             saved = f"Kept {kept}: the last checkpoint with finite weights; nothing was saved after it."
@@ -244,5 +272,5 @@ class SaveCheckpoint(keras.callbacks.Callback):
     def raise_if_diverged(self) -> None:
         """Raise `TrainingDiverged` if this callback stopped the run on a NaN/Inf."""
         if self.diverged is not None:
-            epoch, step, _ = self.diverged
-            raise TrainingDiverged(self._message(), epoch, step, self.run_checkpoint.latest)
+            epoch, batch, _ = self.diverged
+            raise TrainingDiverged(self._message(), epoch, batch, self.run_checkpoint.latest)

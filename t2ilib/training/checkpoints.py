@@ -127,9 +127,10 @@ class RunCheckpoint:
     def __init__(self, directory, parts: dict, max_to_keep: int = 3):
         self.directory = Path(directory)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")  # batches trained (GAN trainers)
         self.parts = parts
         tracked = {name: ordered_variables(part.variables) for name, part in parts.items()}
-        self.checkpoint = tf.train.Checkpoint(epoch=self.epoch, **tracked)
+        self.checkpoint = tf.train.Checkpoint(epoch=self.epoch, step=self.step, **tracked)
         repair_checkpoint_folder(self.directory)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory), max_to_keep=max_to_keep)
 
@@ -168,23 +169,28 @@ class RunCheckpoint:
                 "backup copy of it.")
         return 0
 
-    def save(self, epoch: int) -> str:
-        """Write checkpoint `ckpt-<epoch>`; old ones beyond `max_to_keep` are deleted after it is complete.
+    def save(self, epoch: int, step: int | None = None) -> str:
+        """Save with the number of finished epochs and, for step-exact trainers, the number of
+        batches trained (the file is then numbered by step: ckpt-<step>). Old checkpoints beyond
+        `max_to_keep` are deleted only after the new one is complete.
 
         Raises `CheckpointWriteError` naming the folder (and saying what to do) when the write
         fails, e.g. on a full disk; the previous checkpoint is left as it was.
         """
         self.epoch.assign(epoch)
+        if step is not None:
+            self.step.assign(step)
         try:
-            return self.manager.save(checkpoint_number=epoch)
+            return self.manager.save(checkpoint_number=epoch if step is None else step)
         except (OSError, tf.errors.OpError) as error:
-            shutil.rmtree(self.directory / f"{CHECKPOINT_NAME}-{epoch}_temp", ignore_errors=True)
+            number = epoch if step is None else step
+            shutil.rmtree(self.directory / f"{CHECKPOINT_NAME}-{number}_temp", ignore_errors=True)
             disk_full = getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or \
                 "no space left" in str(error).lower() or "quota" in str(error).lower()
             cause = "the disk (or Google Drive) is full" if disk_full else "the write failed"
             kept = (f"The previous checkpoint {self.latest} is unchanged and training will resume from it."
                     if self.latest else "No earlier checkpoint of this run exists.")
             raise CheckpointWriteError(
-                f"Could not write checkpoint {CHECKPOINT_NAME}-{epoch} to {self.directory}: {cause} "
+                f"Could not write checkpoint {CHECKPOINT_NAME}-{number} to {self.directory}: {cause} "
                 f"({type(error).__name__}: {error}). {kept} Free space there (on Drive: delete old runs "
                 "and empty the bin) or lower train.max_to_keep, then re-run the same command.") from error
