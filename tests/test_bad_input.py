@@ -211,3 +211,11 @@ def test_a_damaged_embedding_cache_is_reported_and_computed_again(tmp_path, capl
         again = embed_captions(encoder, captions, tmp_path)
     np.testing.assert_array_equal(again, first)
     assert any(str(path) in m and "computing them again" in m for m in warnings_text(caplog))
+
+
+def test_a_10000_character_caption_is_shortened_in_figures():
+    from t2ilib.viz import caption_label
+
+    label = caption_label(LONG_CAPTION, wrap=28)
+    assert len(label) <= 145 and label.endswith("...") and max(map(len, label.splitlines())) <= 28
+    assert caption_label("a red circle", wrap=28) == "a red circle"
