@@ -1,4 +1,4 @@
-"""Warnings that are printed once per Python process, however often the same step runs.
+"""Warnings printed once per Python process, and the errors a training run reports.
 
 `prepare_data` reads the caption file and checks the image cache every time a notebook cell,
 a resume or `generate` calls it; the counted skips it finds ("dropped 5 captions of 1 key ...")
@@ -27,3 +27,21 @@ def warn_once(logger: logging.Logger, message: str, *args) -> bool:
 def forget_logged_warnings() -> None:
     """Log every warning again the next time it happens (tests call this between tests)."""
     _already_logged.clear()
+
+
+class TrainingDiverged(RuntimeError):
+    """Training stopped because a loss or a weight became NaN or infinite.
+
+    `epoch` and `step` say where (1-based; `step` counts batches from the start of the run for
+    the step-exact GAN trainers, within the epoch otherwise, None when found at the epoch's end);
+    `checkpoint` is the newest checkpoint kept (None if none was written yet): it holds the
+    last finite weights, because nothing was saved after the problem appeared.
+    """
+
+    def __init__(self, message: str, epoch: int, step: int | None, checkpoint: str | None):
+        super().__init__(message)
+        self.epoch, self.step, self.checkpoint = epoch, step, checkpoint
+
+
+class CheckpointWriteError(RuntimeError):
+    """A checkpoint could not be written (full disk or Drive quota, lost mount, permissions)."""

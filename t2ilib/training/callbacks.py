@@ -17,6 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from t2ilib.report import TrainingDiverged  # noqa: F401  (raised here, defined TF-free)
 from t2ilib.viz import plot_history, save_sample_grid, save_stacked_grid, to_uint8
 
 logger = logging.getLogger("t2ilib")
@@ -138,20 +139,6 @@ class LossCurves(keras.callbacks.Callback):
             table = pd.read_csv(self.history_csv)
             columns = [column for column in self.columns if column in table]
             plot_history(table, self.figure_path, columns=columns, title=self.title)
-
-
-class TrainingDiverged(RuntimeError):
-    """Training stopped because a loss or a weight became NaN or infinite.
-
-    `epoch` and `step` say where (1-based; `step` counts batches from the start of the run for
-    the step-exact GAN trainers, within the epoch otherwise, None when found at the epoch's end);
-    `checkpoint` is the newest checkpoint kept (None if none was written yet): it holds the
-    last finite weights, because nothing was saved after the problem appeared.
-    """
-
-    def __init__(self, message: str, epoch: int, step: int | None, checkpoint: str | None):
-        super().__init__(message)
-        self.epoch, self.step, self.checkpoint = epoch, step, checkpoint
 
 
 def non_finite_logs(logs) -> str | None:

@@ -34,17 +34,13 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from t2ilib.report import warn_once
+from t2ilib.report import CheckpointWriteError, warn_once
 
 logger = logging.getLogger("t2ilib")
 
 CHECKPOINT_NAME = "ckpt"  # tf.train.CheckpointManager's default prefix: ckpt-<epoch>.index, ...
 _NUMBERED = re.compile(rf"^{CHECKPOINT_NAME}-(\d+)\.index$")
 _TEMPORARY = re.compile(rf"^{CHECKPOINT_NAME}-\d+_temp$")
-
-
-class CheckpointWriteError(RuntimeError):
-    """A checkpoint could not be written (full disk or Drive quota, lost mount, permissions)."""
 
 
 def checkpoints_on_disk(directory) -> list[str]:
