@@ -10,6 +10,7 @@ Every step takes paths and a preset (or a config.json), never hidden globals:
     python -m t2ilib train-stage2 --stage1-run-dir runs/quickstart --run-dir runs/quickstart_stage2
     python -m t2ilib vae-train report2 --run-dir runs/vae_report2      # the GloVe VAE report's model 2
     python -m t2ilib vae-compare report2=runs/vae_report2 improved=runs/vae_improved --output-dir runs/vae_comparison
+    python -m t2ilib retrieval --encoders word2vec,onehot,tokenizer   # caption retrieval recall@k per encoder
 """
 
 from __future__ import annotations
@@ -150,6 +151,30 @@ def cmd_vae_compare(args):
     print(f"Wrote {Path(args.output_dir) / 'comparison.csv'} and {Path(args.output_dir) / 'comparison.png'}.")
 
 
+def cmd_retrieval(args):
+    import pandas as pd
+
+    from t2ilib.data.prepare import prepare_data
+    from t2ilib.text import make_encoder, retrieval_captions, retrieval_table
+
+    config = _config_from_args(args)
+    prepared = prepare_data(config.data, progress=False)
+    training_captions = prepared.split("train")["caption"].tolist()
+    names = [name.strip() for name in args.encoders.split(",") if name.strip()]
+    encoders = {name: make_encoder(config.replace(**{"text.encoder": name}).text, training_captions, prepared.work_dir)
+                for name in names}
+    gallery = retrieval_captions(prepared, split=args.split, max_images=args.max_images, seed=args.seed, group=args.group)
+    table = retrieval_table(encoders, gallery, cache_dir=prepared.work_dir / "embeddings")
+    print(f"Caption retrieval on {gallery['image'].nunique()} images of the {args.split} split "
+          f"({len(gallery)} captions, {gallery['group'].nunique()} groups, seed {args.seed}):")
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(table.round(3).to_string())
+    if args.csv:
+        table.to_csv(args.csv)
+        print(f"Table: {args.csv}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m t2ilib", description="t2ilib: text-to-image course kit.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -210,6 +235,18 @@ def build_parser():
     vae_compare.add_argument("runs", nargs="+", metavar="LABEL=RUN_DIR")
     vae_compare.add_argument("--output-dir", required=True)
     vae_compare.set_defaults(func=cmd_vae_compare)
+
+    retrieval = commands.add_parser("retrieval", help="rank text encoders by caption retrieval recall@1/5/10")
+    _add_config_arguments(retrieval)
+    retrieval.add_argument("--encoders", default="word2vec,onehot,tokenizer",
+                           help="comma-separated text.encoder names (default: %(default)s)")
+    retrieval.add_argument("--split", default="validation", help="split whose images form the gallery")
+    retrieval.add_argument("--max-images", type=int, help="draw this many images of the split (seeded)")
+    retrieval.add_argument("--seed", type=int, default=0)
+    retrieval.add_argument("--group", choices=["image", "attributes"],
+                           help="what counts as the same scene (default: attributes on shapes, else image)")
+    retrieval.add_argument("--csv", help="also write the table to this CSV file")
+    retrieval.set_defaults(func=cmd_retrieval)
     return parser
 
 

@@ -12,6 +12,7 @@ To run one notebook by hand the same way:
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -172,6 +173,12 @@ def test_02_text_embeddings_runs(kernel_name, workspace):
     assert "equals the standardised mean of the word vectors: True" in text  # the pooling check still holds
     assert "second call" in text
     assert count_images(notebook) >= 1
+    # Every offline encoder, the vocabulary figure, the retrieval ranking and the skipped downloads.
+    assert {"tokenizer", "onehot", "glove"} <= {name.split("-")[0] for name in cached}, cached
+    assert re.search(r"vocabulary: \d+ words from 160 training captions", text)
+    assert "recall@1" in text and "median_rank" in text
+    assert "Skipped: TF-Hub models need a download" in text and "Skipped: no CHAR_CNN_RNN_DIR" in text
+    assert count_images(notebook) >= 2  # the similarity histograms and the 2-D projection
     assert seconds < 120
 
 

@@ -71,7 +71,8 @@ def make_gan_dataset(image_array: np.ndarray, image_rows: np.ndarray, embeddings
                      image_size: int, augment: bool = True, flip: bool = True, seed: int = 0,
                      shuffle: bool = True, repeat: bool = False, start_step: int = 0,
                      noise_dims: tuple[int, ...] = ()) -> tf.data.Dataset:
-    """Batches of `(real_images, embeddings, wrong_images, *noise)` for `StackGANStage1.fit`.
+    """Batches of `(real_images, embeddings, wrong_images)` for `StackGANStage1.fit`, or with
+    `noise_dims`, `((real_images, embeddings, wrong_images), (noise_1, noise_2, ...))`.
 
     image_array: uint8 (num_images, S, S, 3), usually `ImageCache.array` (memory-mapped).
     image_rows: int (num_captions,), the image row of each caption.
@@ -125,7 +126,8 @@ def make_gan_dataset(image_array: np.ndarray, image_rows: np.ndarray, embeddings
             real, wrong = center_crop(real, image_size), center_crop(wrong, image_size)
         noise = tuple(tf.random.stateless_normal((batch_size, noise_dim), seed=step_seed + 101 * (number + 1))
                       for number, noise_dim in enumerate(noise_dims))
-        return (to_model_range(real), emb, to_model_range(wrong), *noise)
+        images_and_text = (to_model_range(real), emb, to_model_range(wrong))
+        return (images_and_text, noise) if noise_dims else images_and_text
 
     order = caption_order(len(image_rows), seed, shuffle=shuffle, repeat=repeat, start_index=start_step * batch_size)
     batches = order.batch(batch_size, drop_remainder=True)

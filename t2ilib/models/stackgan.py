@@ -141,13 +141,15 @@ def sigmoid_cross_entropy(labels_value: float, logits):
 def unpack_batch(model, data):
     """(real, embeddings, wrong, noise, condition_noise) from a training batch.
 
-    The kit's pipeline (`make_gan_dataset(noise_dims=(Nz, Ng))`) supplies both noises, keyed by
-    step, so resumed and distributed runs draw exactly the same numbers. A plain
-    (real, embeddings, wrong) dataset works too: the noise is then drawn from the model's seed
-    and the conditioning epsilon from the conditioning layer's.
+    The kit's pipeline (`make_gan_dataset(noise_dims=(Nz, Ng))`) yields
+    `((real, embeddings, wrong), (noise, condition_noise))`, both noises keyed by step, so resumed
+    and distributed runs draw exactly the same numbers. A plain `(real, embeddings, wrong)`
+    dataset works too: the noise is then drawn from the model's seed and the conditioning
+    epsilon from the conditioning layer's.
     """
-    if len(data) == 5:
-        return data
+    if len(data) == 2:
+        (real_images, embeddings, wrong_images), (noise, condition_noise) = data
+        return real_images, embeddings, wrong_images, noise, condition_noise
     real_images, embeddings, wrong_images = data
     noise = keras.random.normal((ops.shape(real_images)[0], model.noise_dim), seed=model.seed_generator)
     return real_images, embeddings, wrong_images, noise, None
@@ -156,7 +158,8 @@ def unpack_batch(model, data):
 class StackGANStage1(keras.Model):
     """Stage-I GAN: `compile(d_optimizer=..., g_optimizer=...)`, then `fit(dataset)`.
 
-    The dataset yields `(real_images, embeddings, wrong_images[, noise, condition_noise])`: a real
+    The dataset yields `(real_images, embeddings, wrong_images)` (optionally with the noises, see
+    `unpack_batch`): a real
     image in [-1, 1], the embedding of one of its captions, and a different real image ("wrong":
     real but mismatched, the matching-aware discriminator of GAN-INT-CLS); see `unpack_batch`.
 
@@ -196,6 +199,7 @@ class StackGANStage1(keras.Model):
         self.discriminator.build_for()
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
+        self.built = True  # every sub-model is built: `fit` under a strategy must not build it again
         return self
 
     def call(self, embeddings, noise, training=False):
