@@ -37,6 +37,8 @@ import threading
 import time
 from pathlib import Path
 
+from common import machine, peak_rss_mb  # also puts the repository's t2ilib first on sys.path
+
 FLICKR_SIZES = [(500, 375), (375, 500), (500, 333), (500, 500)]
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,7 +112,7 @@ def child(folder: Path, work_dir: Path, batches: int, batch_size: int, image_siz
     result["cache_shape"] = list(prepared.cache.array.shape)
     result["cache_bytes"] = int(prepared.cache.array.nbytes)
     result["captions"] = len(prepared.captions)
-    result["maxrss_after_prepare_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result["peak_rss_after_prepare_mb"] = peak_rss_mb()
 
     train = prepared.split("train")
     embeddings = np.random.default_rng(0).standard_normal((len(prepared.captions), 768), dtype=np.float32)
@@ -122,7 +124,8 @@ def child(folder: Path, work_dir: Path, batches: int, batch_size: int, image_siz
         checksum += float(real.numpy()[:, 0, 0, 0].sum() + wrong.numpy()[:, 0, 0, 0].sum())
     result["stream_s"] = time.perf_counter() - start
     result["batches"] = batches
-    result["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result["peak_rss_mb"] = peak_rss_mb()
+    result["machine"] = machine()
     sampler.running = False
     if sampler.is_alive():
         sampler.sample()
@@ -165,26 +168,27 @@ def main(argv=None) -> int:
             print(finished.stdout, finished.stderr, sep="\n")
             return finished.returncode
         result = json.loads(finished.stdout.strip().splitlines()[-1])
-        children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / (1024 ** 2 if sys.platform == "darwin" else 1024)
     finally:
         if temporary and not args.keep:
             shutil.rmtree(temporary, ignore_errors=True)
         elif not args.keep:
             shutil.rmtree(work_dir, ignore_errors=True)
 
-    gib = 1024 ** 2  # kB per GiB
-    peak = max(result["maxrss_kb"], children_kb)
+    peak_gib = max(result["peak_rss_mb"], children_mb) / 1024
+    print(f"machine: {result['machine']}")
     print(f"images: {args.num_images}, captions: {result['captions']}, cache {result['cache_shape']} uint8 "
           f"= {result['cache_bytes'] / 1024 ** 3:.2f} GiB on disk")
     print(f"generate: {generate_seconds:.0f} s (0 = reused) | prepare (captions, splits, image cache): "
           f"{result['prepare_s']:.0f} s | stream {result['batches']} batches of {args.batch_size} at "
           f"{args.image_size}x{args.image_size}: {result['stream_s']:.0f} s | child total {child_seconds:.0f} s")
-    print(f"peak RSS after prepare: {result['maxrss_after_prepare_kb'] / gib:.2f} GiB")
-    print(f"peak RSS (ru_maxrss, child; parent's RUSAGE_CHILDREN {children_kb / gib:.2f} GiB): {peak / gib:.2f} GiB "
-          f"-> {'under' if peak < 3 * gib else 'OVER'} the 3 GB target")
+    print(f"peak RSS after prepare: {result['peak_rss_after_prepare_mb'] / 1024:.2f} GiB")
+    print(f"peak RSS (ru_maxrss, child; parent's RUSAGE_CHILDREN {children_mb / 1024:.2f} GiB): {peak_gib:.2f} GiB "
+          f"-> {'under' if peak_gib * 1024 ** 3 < 3e9 else 'OVER'} the 3 GB target")
     if "peak_anon_kb" in result:
-        print(f"  of which at most {result['peak_anon_kb'] / gib:.2f} GiB anonymous (heap, TensorFlow, batches) and "
-              f"{result['peak_file_kb'] / gib:.2f} GiB file-backed (libraries, memory-mapped cache: reclaimable)")
+        print(f"  of which at most {result['peak_anon_kb'] / 1024 ** 2:.2f} GiB anonymous (heap, TensorFlow, batches) "
+              f"and {result['peak_file_kb'] / 1024 ** 2:.2f} GiB file-backed (libraries, memory-mapped cache: "
+              "reclaimable)")
     return 0
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_ram_benchmark_smoke(tmp_path):
+def test_ram_benchmark_smoke(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # for its `common` helpers
     spec = importlib.util.spec_from_file_location("ram_flickr8k", ROOT / "benchmarks" / "ram_flickr8k.py")
     benchmark = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(benchmark)
@@ -16,4 +17,4 @@ def test_ram_benchmark_smoke(tmp_path):
     assert benchmark.generate_dataset(tmp_path / "dataset", 20) == 0.0  # reused
     result = benchmark.child(tmp_path / "dataset", tmp_path / "work", batches=2, batch_size=8, image_size=32)
     assert result["captions"] == 100 and result["cache_shape"] == [20, 38, 38, 3]
-    assert result["maxrss_kb"] > 0 and result["batches"] == 2
+    assert result["peak_rss_mb"] > 0 and result["batches"] == 2 and "CPU" in result["machine"]
