@@ -228,9 +228,11 @@ def test_stage1_stops_on_nan_and_keeps_the_last_good_checkpoint(tiny_config, tmp
         start = kwargs.get("start_step", 0)
 
         def at_batch_5(index, batch):
-            real, *rest = batch
-            real = tf.where(index + start == 4, tf.fill(tf.shape(real), np.inf), real)
-            return (real, *rest)
+            def poison_real_images(part):  # the first tensor of the (nested) batch: the real images
+                if isinstance(part, tuple):
+                    return (poison_real_images(part[0]), *part[1:])
+                return tf.where(index + start == 4, tf.fill(tf.shape(part), np.inf), part)
+            return poison_real_images(batch)
         return make_dataset(*args, **kwargs).enumerate().map(at_batch_5)
 
     monkeypatch.setattr(stage1, "make_gan_dataset", poisoned)
