@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from t2ilib.report import CheckpointWriteError, TrainingDiverged
+
 
 def _quiet_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -288,4 +290,7 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (TrainingDiverged, CheckpointWriteError) as error:  # a run stopped on NaN/Inf, a full disk
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return result if isinstance(result, int) else 0

@@ -31,6 +31,13 @@ def _pyplot():
     return plt
 
 
+def caption_label(caption: str, wrap: int = 28, max_chars: int = 140) -> str:
+    """A caption wrapped to `wrap` columns for a figure, cut to about `max_chars` characters
+    with " ..." (a 10,000-character caption would otherwise take seconds and the whole page)."""
+    return textwrap.fill(textwrap.shorten(caption, max_chars, placeholder=" ...") if len(caption) > max_chars
+                         else caption, wrap)
+
+
 def save_sample_grid(images, captions: list[str], path, title: str | None = None, wrap: int = 28):
     """Save a grid with one row per caption (its text on the left) and one column per noise vector.
 
@@ -44,7 +51,7 @@ def save_sample_grid(images, captions: list[str], path, title: str | None = None
                                 gridspec_kw={"width_ratios": [2.2] + [aspect] * cols}, squeeze=False)
     for r in range(rows):
         axes[r, 0].axis("off")
-        axes[r, 0].text(1.0, 0.5, textwrap.fill(captions[r], wrap), ha="right", va="center", fontsize=7,
+        axes[r, 0].text(1.0, 0.5, caption_label(captions[r], wrap), ha="right", va="center", fontsize=7,
                         transform=axes[r, 0].transAxes)
         for c in range(cols):
             axes[r, c + 1].imshow(images[r, c], interpolation="nearest")

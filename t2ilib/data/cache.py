@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from t2ilib.report import warn_once
+
 logger = logging.getLogger("t2ilib")
 
 MAX_IMAGE_PIXELS = 100_000_000  # refuse decompression bombs; a real photo is far below this
@@ -68,44 +70,117 @@ class ImageCache:
 def build_image_cache(images_dir, image_names, size: int, cache_path, progress: bool = True) -> ImageCache:
     """Decode each image once, resize to `size`, and store all of them in `cache_path` (.npy).
 
-    Reuses an existing cache with exactly the same image list and size. Images that cannot be
-    read (missing, empty, truncated, not an image) are skipped, counted and reported once; they
-    are absent from the returned `names`, so the caller can drop their captions.
+    Reuses an existing cache with exactly the same image list and size (a damaged cache file is
+    reported and built again). Images that cannot be read (missing, empty, truncated, not an
+    image) are skipped, counted and reported once per process, also when the cache is reused;
+    they are absent from the returned `names`, so the caller can drop their captions. Their
+    names are listed under "failed" in the cache's .json file.
     """
     images_dir, cache_path = Path(images_dir), Path(cache_path)
     names_path = cache_path.with_suffix(".json")
     requested = list(dict.fromkeys(image_names))  # unique, order kept
     if cache_path.exists() and names_path.exists():
-        meta = json.loads(names_path.read_text())
+        try:
+            meta = json.loads(names_path.read_text())
+        except (OSError, ValueError):
+            meta = {}
         if meta.get("requested") == requested and meta.get("size") == size:
-            return ImageCache(cache_path, meta["names"], np.load(cache_path, mmap_mode="r"))
+            try:
+                array = open_rows(cache_path)
+                if array.shape != (len(meta["names"]), size, size, 3) or array.dtype != np.uint8:
+                    raise ValueError(f"it holds {array.dtype} {array.shape}")
+            except (OSError, ValueError, EOFError) as error:
+                warn_once(logger, "Image cache %s is damaged (%s); building it again.", cache_path, error)
+            else:
+                _report_skipped(images_dir, meta.get("failed", []), meta.get("first_error", ""), len(requested),
+                                names_path)
+                return ImageCache(cache_path, meta["names"], array)
 
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = cache_path.with_suffix(".tmp.npy")
-    array = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=(len(requested), size, size, 3))
     kept, failures = [], []
     iterator = requested
     if progress:
         from tqdm.auto import tqdm
         iterator = tqdm(requested, desc=f"caching images at {size}x{size}", unit="img", leave=False)
-    for name in iterator:
-        try:
-            array[len(kept)] = load_rgb(images_dir / name, size)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-            failures.append((name, f"{type(error).__name__}: {error}"))
-            continue
-        kept.append(name)
-    array.flush()
-    del array
+    # Rows are appended with plain writes, not through a memory map: the 2.2 GB of a Stage-II
+    # Flickr8k cache then sit in the OS page cache, not in this process's resident memory.
+    with open(temporary, "wb") as file:
+        file.write(_npy_header((len(requested), size, size, 3)))
+        for name in iterator:
+            try:
+                file.write(load_rgb(images_dir / name, size).tobytes())
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
+                    Image.DecompressionBombWarning) as error:
+                failures.append((name, f"{type(error).__name__}: {error}"))
+                continue
+            kept.append(name)
+        if failures:  # fewer rows than announced: rewrite the header (same length: it is padded)
+            header = _npy_header((len(kept), size, size, 3))
+            file.seek(0)
+            file.write(header)
+            file.truncate(len(header) + len(kept) * size * size * 3)
     if failures:
-        logger.warning("Skipped %d of %d images that could not be read (first: %s, %s). Their captions are dropped.",
-                       len(failures), len(requested), images_dir / failures[0][0], failures[0][1])
-        # Shrink the file to the rows actually filled.
-        full = np.load(temporary, mmap_mode="r")
-        np.save(cache_path.with_suffix(".tmp2.npy"), full[: len(kept)])
-        del full
-        os.replace(cache_path.with_suffix(".tmp2.npy"), temporary)
+        _report_skipped(images_dir, [name for name, _ in failures], failures[0][1], len(requested), names_path)
     os.replace(temporary, cache_path)
     names_path.write_text(json.dumps({"size": size, "requested": requested, "names": kept,
-                                      "failed": [name for name, _ in failures]}))
-    return ImageCache(cache_path, kept, np.load(cache_path, mmap_mode="r"))
+                                      "failed": [name for name, _ in failures],
+                                      "first_error": failures[0][1] if failures else ""}))
+    return ImageCache(cache_path, kept, open_rows(cache_path))
+
+
+def _npy_header(shape: tuple) -> bytes:
+    """The .npy header of a C-ordered uint8 array of `shape` (64-byte aligned, so its length
+    does not change when a row count shrinks by a few digits' worth)."""
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+class RowMemmap(np.memmap):
+    """The memory-mapped cache, read-only, whose row lookups (`array[rows]` with an integer
+    array, what the tf.data pipeline does) return a copy and then hand the pages they touched
+    back to the OS (`madvise(MADV_DONTNEED)`). The pages stay in the OS page cache, so a second
+    read is as fast, but they do not pile up in this process's resident memory: streaming the
+    whole 2.2 GB Stage-II cache of Flickr8k keeps the resident set near its size without the cache.
+    """
+
+    _release_rows = False  # only the array returned by open_rows (not views or copies of it)
+
+    def __getitem__(self, index):
+        result = super().__getitem__(index)
+        if self._release_rows and isinstance(index, np.ndarray) and index.ndim == 1 and index.dtype.kind in "iu":
+            self._release(index)
+            result = np.asarray(result)
+        return result
+
+    def _release(self, rows) -> None:
+        import mmap
+
+        buffer = getattr(self, "_mmap", None)
+        if buffer is None or not hasattr(buffer, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        row_bytes = int(np.prod(self.shape[1:])) * self.itemsize
+        start_in_map = self.offset % mmap.ALLOCATIONGRANULARITY  # where row 0 starts inside the mapping
+        page = mmap.PAGESIZE
+        for row in np.unique(rows):
+            first = start_in_map + int(row) * row_bytes
+            begin, end = first - first % page, min(-(-(first + row_bytes) // page) * page, len(buffer))
+            buffer.madvise(mmap.MADV_DONTNEED, begin, end - begin)
+
+
+def open_rows(cache_path) -> np.ndarray:
+    """The cache file `cache_path` memory-mapped read-only, as a `RowMemmap`."""
+    array = np.load(cache_path, mmap_mode="r").view(RowMemmap)
+    array._release_rows = True
+    return array
+
+
+def _report_skipped(images_dir: Path, failed: list[str], first_error: str, total: int, names_path: Path) -> None:
+    if failed:
+        warn_once(logger, "Skipped %d of %d images that could not be read (first: %s, %s); their captions are "
+                  "dropped. All of them are listed under \"failed\" in %s; to use them, fix those files and delete "
+                  "%s to rebuild the cache.", len(failed), total, images_dir / failed[0], first_error, names_path,
+                  names_path.with_suffix(".npy"))

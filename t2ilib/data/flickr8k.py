@@ -24,7 +24,8 @@ Typical use::
 Problems in the data are handled in two ways. Lines that cannot be understood at all
 (no tab, no ``#k``) stop with a ``ValueError`` naming ``file:line``. Lines that are
 understood but unusable (empty caption, repeated key, missing image, ...) are skipped,
-and ONE warning per kind of problem says how many were skipped.
+and ONE warning per kind of problem says how many were skipped (once per process: reading
+the same file again, as every `prepare_data` call does, does not repeat it).
 This module needs only numpy, pandas and the standard library (no TensorFlow).
 """
 
@@ -38,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from t2ilib.report import warn_once
 
 logger = logging.getLogger("t2ilib")
 
@@ -146,8 +149,8 @@ def _read_lines(path: Path) -> list[str]:
             lines.append(raw.decode("utf-8", errors="replace"))
             bad_lines.append(number)
     if bad_lines:
-        logger.warning(
-            "%s: %d line(s) are not valid UTF-8 (first at line %d); the bad bytes were "
+        warn_once(
+            logger, "%s: %d line(s) are not valid UTF-8 (first at line %d); the bad bytes were "
             "replaced by '\ufffd'. Re-save the file as UTF-8 to fix it.",
             path, len(bad_lines), bad_lines[0],
         )
@@ -220,24 +223,24 @@ def read_captions(token_file, images_dir=None) -> pd.DataFrame:
 
     if broken_keys:
         names = sorted({image for _, image in broken_keys})
-        logger.warning(
-            "%s: dropped %d caption(s) of %d key(s) whose image name ends in '.jpg.<n>' "
+        warn_once(
+            logger, "%s: dropped %d caption(s) of %d key(s) whose image name ends in '.jpg.<n>' "
             "(first at line %d: %s); no such image file exists in Flickr8k.",
             token_file, len(broken_keys), len(names), broken_keys[0][0], names[0],
         )
     if bad_index:
-        logger.warning(
-            "%s: skipped %d caption(s) whose caption number is outside 0..%d "
+        warn_once(
+            logger, "%s: skipped %d caption(s) whose caption number is outside 0..%d "
             "(first at line %d).",
             token_file, len(bad_index), CAPTIONS_PER_IMAGE - 1, bad_index[0],
         )
     if empty:
-        logger.warning(
-            "%s: skipped %d empty caption(s) (first at line %d).", token_file, len(empty), empty[0]
+        warn_once(
+            logger, "%s: skipped %d empty caption(s) (first at line %d).", token_file, len(empty), empty[0]
         )
     if duplicates:
-        logger.warning(
-            "%s: skipped %d repeated image#k key(s), keeping the first of each "
+        warn_once(
+            logger, "%s: skipped %d repeated image#k key(s), keeping the first of each "
             "(first repeat at line %d).",
             token_file, len(duplicates), duplicates[0],
         )
@@ -259,8 +262,8 @@ def _drop_missing_images(captions: pd.DataFrame, images_dir: Path, token_file: P
     missing = ~captions["image"].isin(present)
     if missing.any():
         missing_images = captions.loc[missing, "image"].unique()
-        logger.warning(
-            "%s: dropped %d caption(s) of %d image(s) that are not in %s (for example %s).",
+        warn_once(
+            logger, "%s: dropped %d caption(s) of %d image(s) that are not in %s (for example %s).",
             token_file, int(missing.sum()), len(missing_images), images_dir, missing_images[0],
         )
     return captions.loc[~missing]
@@ -319,16 +322,16 @@ def split_official(captions: pd.DataFrame, train_images, dev_images, test_images
 
     unused = out["split"].isna()
     if unused.any():
-        logger.warning(
-            "Official split: dropped %d caption(s) of %d image(s) that are in none of the "
+        warn_once(
+            logger, "Official split: dropped %d caption(s) of %d image(s) that are in none of the "
             "train/dev/test lists.",
             int(unused.sum()), out.loc[unused, "image"].nunique(),
         )
     have_captions = set(out["image"])
     orphans = {s: len(images - have_captions) for s, images in lists.items()}
     if sum(orphans.values()):
-        logger.warning(
-            "Official split: %d list entr(ies) name images that have no captions "
+        warn_once(
+            logger, "Official split: %d list entr(ies) name images that have no captions "
             "(train %d, validation %d, test %d); they are ignored.",
             sum(orphans.values()), orphans["train"], orphans["validation"], orphans["test"],
         )

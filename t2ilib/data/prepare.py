@@ -21,6 +21,7 @@ import pandas as pd
 from t2ilib.data.cache import ImageCache, build_image_cache, load_size_for
 from t2ilib.data.flickr8k import assign_splits, find_dataset_files, read_captions, write_splits
 from t2ilib.data.shapes import make_shapes_dataset, read_attributes
+from t2ilib.report import warn_once
 
 logger = logging.getLogger("t2ilib")
 
@@ -73,8 +74,8 @@ def prepare_data(data_config, image_size: int | None = None, progress: bool = Tr
     readable = set(cache.names)
     unreadable = ~captions["image"].isin(readable)
     if unreadable.any():
-        logger.warning("Dropped %d captions of %d unreadable images.", int(unreadable.sum()),
-                       captions.loc[unreadable, "image"].nunique())
+        warn_once(logger, "Dropped %d captions of %d unreadable images (see the warning above).",
+                  int(unreadable.sum()), captions.loc[unreadable, "image"].nunique())
         captions = captions[~unreadable].reset_index(drop=True)
     captions = captions.reset_index(drop=True)
     captions["row"] = cache.rows(captions["image"].tolist())

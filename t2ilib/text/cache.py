@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
+
+from t2ilib.report import warn_once
+
+logger = logging.getLogger("t2ilib")
 
 
 def embeddings_path(cache_dir, encoder, captions: list[str]) -> Path:
@@ -31,10 +36,16 @@ def embed_captions(encoder, captions: list[str], cache_dir=None) -> np.ndarray:
         return encoder.encode(captions)
     path = embeddings_path(cache_dir, encoder, captions)
     if path.exists():
-        embeddings = np.load(path)
-        if embeddings.ndim == 2 and len(embeddings) == len(captions):
+        try:
+            embeddings = np.load(path)
+            problem = None if embeddings.ndim == 2 and len(embeddings) == len(captions) else f"shape {embeddings.shape}"
+        except (OSError, ValueError, EOFError) as error:  # truncated or not a .npy file
+            problem = f"{type(error).__name__}: {error}"
+        if problem is None:
             return embeddings
-        # A file of the wrong shape under the right name: written by an interrupted or foreign run.
+        # Under the right name but unusable (an interrupted copy, a foreign file): computed again.
+        warn_once(logger, "Embedding cache %s does not hold %d embeddings (%s); computing them again.",
+                  path, len(captions), problem)
         path.unlink()
     embeddings = np.asarray(encoder.encode(captions), dtype=np.float32)
     if embeddings.ndim != 2 or len(embeddings) != len(captions):

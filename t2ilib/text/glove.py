@@ -33,11 +33,18 @@ POOLINGS = ("sum", "mean")
 def _first_bad_line(path: Path) -> str:
     """Describe the first line whose number of values differs from the first line's (or is not numeric)."""
     expected = None
-    with open(path, encoding="utf-8", errors="replace") as file:
-        for number, line in enumerate(file, start=1):
-            parts = line.rstrip("\n").rstrip(" ").split(" ")
+    with open(path, "rb") as file:
+        for number, raw in enumerate(file, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return f"line {number} is not valid UTF-8 (re-save the file as UTF-8)"
+            parts = line.rstrip("\r\n").rstrip(" ").split(" ")
             if not line.strip():
                 return f"line {number} is empty"
+            if number == 1 and len(parts) == 2 and all(part.isdigit() for part in parts):
+                return ("line 1 looks like a word2vec header ('count dim'); GloVe files have none: delete that line "
+                        "or convert the file")
             values = len(parts) - 1
             if expected is None:
                 expected = values
@@ -67,12 +74,19 @@ def load_glove(path) -> tuple[list[str], np.ndarray]:
             f"(see data_prep/) and pass its path.")
     if path.stat().st_size == 0:
         raise ValueError(f"GloVe file {path} is empty.")
+    with open(path, "rb") as file:
+        if file.read(4) == b"PK\x03\x04":
+            raise ValueError(f"{path} is a zip archive, not a GloVe text file: unzip it (glove.6B.zip holds "
+                             "glove.6B.50d.txt, ...100d, ...200d, ...300d) and pass the .txt file.")
     try:
         vectors = KeyedVectors.load_word2vec_format(str(path), binary=False, no_header=True)
     except (ValueError, UnicodeDecodeError, IndexError) as error:
         raise ValueError(
             f"{path} is not a GloVe text file (one 'word v1 v2 ... vD' per line, no header): "
             f"{_first_bad_line(path)}.") from error
+    if vectors.vector_size == 0:
+        raise ValueError(f"{path}: line 1 has no numbers after its word. A GloVe file separates the word and its "
+                         "values with single spaces (not tabs): 'word v1 v2 ... vD'.")
     return list(vectors.index_to_key), np.asarray(vectors.vectors, dtype=np.float32)
 
 

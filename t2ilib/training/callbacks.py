@@ -3,19 +3,24 @@
 - `SampleGrid`: after each epoch, images for fixed captions x fixed noise -> samples/epoch_XXXX.png
 - `StackedSampleGrid`: the same for Stage-II, each cell the Stage-I image beside its refinement
 - `LossCurves`: redraws loss_curves.png from history.csv (written by keras.callbacks.CSVLogger)
-- `SaveCheckpoint`: a `RunCheckpoint` of both networks, both optimizers and the epoch counter
+- `SaveCheckpoint`: a `RunCheckpoint` of both networks, both optimizers and the epoch counter;
+  stops the run on a NaN/Inf loss and never saves a non-finite state (`TrainingDiverged`)
 - `ShapesFidelity`: on the built-in dataset, adds the fidelity of fixed test captions to the logs
   (so it lands in history.csv and on the curves: you see *when* the model starts to follow text)
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from t2ilib.report import TrainingDiverged  # noqa: F401  (raised here, defined TF-free)
 from t2ilib.viz import plot_history, save_sample_grid, save_stacked_grid, to_uint8
+
+logger = logging.getLogger("t2ilib")
 
 
 def generate_grid(generator, embeddings: np.ndarray, noise: np.ndarray) -> np.ndarray:
@@ -136,12 +141,37 @@ class LossCurves(keras.callbacks.Callback):
             plot_history(table, self.figure_path, columns=columns, title=self.title)
 
 
+def non_finite_logs(logs) -> str | None:
+    """'name = value' of the first NaN/Inf number in a Keras logs dict, or None."""
+    for name, value in (logs or {}).items():
+        if np.ndim(value) == 0 and isinstance(value, (int, float, np.number)) and not np.isfinite(value):
+            return f"{name} = {value}"
+    return None
+
+
+def non_finite_variables(variables) -> str | None:
+    """The path of the first floating-point variable holding a NaN/Inf, or None."""
+    import tensorflow as tf
+
+    for variable in variables:
+        value = getattr(variable, "value", variable)
+        if value.dtype.is_floating and not bool(tf.reduce_all(tf.math.is_finite(value))):
+            return getattr(variable, "path", None) or variable.name
+    return None
+
+
 class SaveCheckpoint(keras.callbacks.Callback):
     """Save a `RunCheckpoint` every `every_epochs` epochs, at the end of training, and (for the
-    step-exact GAN trainers, which pass `initial_step`) every `every_steps` batches.
+    step-exact GAN trainers, which pass `initial_step`) every `every_steps` batches; never a
+    broken state.
 
-    Never saves a state whose running losses are NaN/Inf: `TerminateOnNaN` stops the run and
-    the last good checkpoint stays the newest one.
+    It also guards the run: a NaN or infinite value in the batch logs (any loss: `d_loss`,
+    `g_loss`, `kl`, `loss`, ...) stops training at that batch, and a checkpoint is only written
+    when the logs and every saved variable are finite. So a run that diverges keeps its last
+    good checkpoint. (Keras still calls `on_epoch_end` after a mid-epoch stop; that call saves
+    nothing. `keras.callbacks.TerminateOnNaN` watches only a key named "loss", which a GAN does
+    not log.) After `fit`, `raise_if_diverged()` turns the stop into a `TrainingDiverged` error
+    that names the epoch, the batch and the checkpoint kept.
     """
 
     def __init__(self, run_checkpoint, every_epochs: int = 1, every_steps: int = 0, initial_step: int | None = None):
@@ -153,11 +183,15 @@ class SaveCheckpoint(keras.callbacks.Callback):
         self.last_saved = None
         self.last_finished_epoch = None
         self.current_epoch = 0
-        self.stopped_non_finite = False
+        self.diverged = None  # (epoch, batch or None, what) once a non-finite value was seen
 
-    @staticmethod
-    def _finite(logs) -> bool:
-        return not logs or all(np.isfinite(value) for value in logs.values() if np.ndim(value) == 0)
+    def _problem(self, logs) -> str | None:
+        """What is not finite in `logs` or in the saved variables (None: all finite)."""
+        problem = non_finite_logs(logs)
+        if problem is None:
+            name = non_finite_variables(self.run_checkpoint.variables())
+            problem = f"variable {name} holds NaN/Inf" if name else None
+        return problem
 
     def _save(self, epoch: int) -> None:
         key = (epoch, self.step)
@@ -169,20 +203,61 @@ class SaveCheckpoint(keras.callbacks.Callback):
         self.current_epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.step is None:
+        if self.step is not None:
+            self.step += 1
+        if self.diverged is not None:
             return
-        self.step += 1
-        if self.every_steps and self.step % self.every_steps == 0 and self._finite(logs):
-            self._save(self.current_epoch)  # mid-epoch: `current_epoch` epochs are finished
+        problem = non_finite_logs(logs)
+        if problem:
+            # The global batch count when the trainer keeps one, else the batch within this fit's epoch.
+            self._stop(self.current_epoch + 1, self.step if self.step is not None else batch + 1, problem)
+        elif self.every_steps and self.step % self.every_steps == 0:
+            problem = self._problem(None)
+            if problem:
+                self._stop(self.current_epoch + 1, self.step, problem)
+            else:
+                self._save(self.current_epoch)  # mid-epoch: `current_epoch` epochs are finished
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self._finite(logs):
-            self.stopped_non_finite = True
-            return  # never overwrite a good checkpoint with NaN weights (TerminateOnNaN stops the run)
+        if self.diverged is not None:
+            return
+        problem = self._problem(logs)
+        if problem:
+            self._stop(epoch + 1, None, problem)
+            return
         self.last_finished_epoch = epoch + 1
         if self.last_finished_epoch % self.every_epochs == 0:
             self._save(self.last_finished_epoch)
 
     def on_train_end(self, logs=None):
-        if self.last_finished_epoch is not None and not self.stopped_non_finite:
+        if self.last_finished_epoch is not None and self.diverged is None:
             self._save(self.last_finished_epoch)
+
+    def _stop(self, epoch: int, batch: int | None, problem: str) -> None:
+        self.diverged = (epoch, batch, problem)
+        if self.model is not None:
+            self.model.stop_training = True
+        logger.error("%s", self._message())
+
+    def _message(self) -> str:
+        epoch, batch, problem = self.diverged
+        if batch is None:
+            where = f"the end of epoch {epoch}"
+        elif self.step is not None:
+            where = f"epoch {epoch}, batch {batch} of the run"
+        else:
+            where = f"epoch {epoch}, batch {batch} of the epoch"
+        kept = self.run_checkpoint.latest
+        if kept:
+            saved = f"Kept {kept}: the last checkpoint with finite weights; nothing was saved after it."
+        else:
+            saved = "No checkpoint had been written yet, so none was kept."
+        return (f"Training stopped on NaN/Inf at {where} ({problem}). {saved} Lower the learning rate and "
+                "train again in a new run directory, or, if the inputs held the NaN/Inf, fix them and re-run the "
+                "same call to go on from the kept checkpoint.")
+
+    def raise_if_diverged(self) -> None:
+        """Raise `TrainingDiverged` if this callback stopped the run on a NaN/Inf."""
+        if self.diverged is not None:
+            epoch, batch, _ = self.diverged
+            raise TrainingDiverged(self._message(), epoch, batch, self.run_checkpoint.latest)

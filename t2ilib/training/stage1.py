@@ -136,15 +136,17 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
     if prepared.attributes is not None:
         rows, noise = evaluation_rows_and_noise(config, prepared)
         callbacks.append(ShapesFidelity(gan.generator, embeddings[rows], prepared.attributes.loc[rows], noise))
+    saver = SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs, config.train.checkpoint_every_steps,
+                           initial_step=start_step)  # also stops the run on NaN/Inf
     callbacks += [
         HistoryCSV(run_dir / "history.csv"),
         LossCurves(run_dir / "history.csv", run_dir / "loss_curves.png"),
-        SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs, config.train.checkpoint_every_steps,
-                       initial_step=start_step),
+        saver,
         keras.callbacks.TerminateOnNaN(),
         *extra_callbacks,
     ]
     fit_resumable(gan, dataset_from, start_step, config.train.epochs, steps_per_epoch, callbacks, verbose)
+    saver.raise_if_diverged()  # TrainingDiverged: names the epoch/step and the checkpoint kept
     metrics = evaluate_stage1(gan.generator, config, prepared, embeddings)
     metrics.update(fidelity_history(run_dir))
     metrics["epochs_trained"] = int(checkpoint.epoch.numpy())

@@ -273,15 +273,17 @@ def train_stage2(config: RunConfig, run_dir, stage1_run_dir, verbose: int = 1, a
         rows, noise = stage1.evaluation_rows_and_noise(config, prepared)
         callbacks.append(ShapesFidelity(refined_images(gan.generator), embeddings[rows],
                                         prepared.attributes.loc[rows], noise))
+    saver = SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs, config.train.checkpoint_every_steps,
+                           initial_step=start_step)  # also stops the run on NaN/Inf
     callbacks += [
         HistoryCSV(run_dir / "history.csv"),
         LossCurves(run_dir / "history.csv", run_dir / "loss_curves.png", title="Stage-II losses (and shapes fidelity)"),
-        SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs, config.train.checkpoint_every_steps,
-                       initial_step=start_step),
+        saver,
         keras.callbacks.TerminateOnNaN(),
         *extra_callbacks,
     ]
     fit_resumable(gan, dataset_from, start_step, settings.epochs, steps_per_epoch, callbacks, verbose)
+    saver.raise_if_diverged()  # TrainingDiverged: names the epoch/step and the checkpoint kept
     metrics = evaluate_stage2(gan.generator, config, prepared, embeddings)
     metrics.update(stage1.fidelity_history(run_dir))
     metrics["stage1_run_dir"] = settings.stage1_run_dir

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import textwrap
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -215,10 +214,11 @@ def train_vae(model_name: str, run_dir, config: VAEConfig | None = None, encoder
     if verbose and initial_epoch:
         print(f"Resuming {run_dir} at epoch {initial_epoch} (optimizer step {int(optimizer.iterations.numpy())}).")
     if initial_epoch < config.epochs:
-        callbacks = [HistoryCSV(run_dir / "history.csv"), SaveCheckpoint(checkpoint),
-                     keras.callbacks.TerminateOnNaN()]
+        saver = SaveCheckpoint(checkpoint)  # also stops on NaN/Inf
+        callbacks = [HistoryCSV(run_dir / "history.csv"), saver, keras.callbacks.TerminateOnNaN()]
         model.fit(embeddings, targets, batch_size=config.batch_size, epochs=config.epochs,
                   initial_epoch=initial_epoch, shuffle=True, callbacks=callbacks, verbose=verbose)
+        saver.raise_if_diverged()  # TrainingDiverged: names the epoch/step and the checkpoint kept
     metrics = {"model": model_name, "parameters": model.count_trainable_parameters(),
                **evaluate_vae(model, data, limit=config.eval_samples, seed=config.seed)}
     metrics["epochs_trained"] = int(checkpoint.epoch.numpy())
@@ -351,7 +351,7 @@ def compare_vaes(run_dirs: dict, output_dir, num_captions: int = 6, seed: int = 
 
 
 def _comparison_figure(captions: list[str], truth: np.ndarray, columns: dict, path: Path) -> Path:
-    from t2ilib.viz import _pyplot
+    from t2ilib.viz import _pyplot, caption_label
 
     plt = _pyplot()
     names = ["true image", *columns]
@@ -360,7 +360,7 @@ def _comparison_figure(captions: list[str], truth: np.ndarray, columns: dict, pa
                                 gridspec_kw={"width_ratios": [2.2] + [1] * len(names)})
     for r, caption in enumerate(captions):
         axes[r, 0].axis("off")
-        axes[r, 0].text(1.0, 0.5, textwrap.fill(caption, 30), ha="right", va="center", fontsize=7,
+        axes[r, 0].text(1.0, 0.5, caption_label(caption, 30), ha="right", va="center", fontsize=7,
                         transform=axes[r, 0].transAxes)
         for c, name in enumerate(names):
             image = truth[r] if name == "true image" else columns[name][r]
