@@ -71,8 +71,8 @@ def main(argv=None) -> None:
     mixed = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
     print(f"Machine: {machine()}")
     print(f"Stage-I 64x64, batch {args.batch_size}, {args.steps} timed steps after {args.warmup} warm-up steps")
-    print(f"| widths | precision | XLA | s/step | images/s | Flickr8k epochs/hour | warm-up s | finite |")
-    print(f"|---|---|---|---|---|---|---|---|")
+    print("| widths | precision | XLA | s/step | images/s | Flickr8k epochs/hour | warm-up s | finite |")
+    print("|---|---|---|---|---|---|---|---|")
     for widths in args.widths:
         for precision in args.precision:
             for xla in args.xla:
