@@ -70,6 +70,9 @@ class TrainConfig:
     num_sample_noise: int = 6  # columns of the fixed sample grid
     steps_per_epoch: int | None = None  # None = one pass over the training captions
     fidelity_samples: int = 240  # generated images scored by the shapes fidelity metric at the end
+    collapse_guard: bool = True  # warn when outputs collapse (t2ilib.training.guards.CollapseGuard)
+    stop_on_collapse: bool = False  # ... and stop training when they do
+    best_metric: str = "fidelity"  # keep run_dir/best/ at the best epoch by this log entry ("" = off)
 
 
 @dataclass

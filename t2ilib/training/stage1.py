@@ -30,12 +30,14 @@ from t2ilib.models.stackgan import build_stage1
 from t2ilib.text import embed_captions, make_encoder
 from t2ilib.training.callbacks import HistoryCSV, LossCurves, SampleGrid, SaveCheckpoint, ShapesFidelity, generate_grid
 from t2ilib.training.checkpoints import RunCheckpoint
+from t2ilib.training.guards import guard_callbacks
 
 logger = logging.getLogger("t2ilib")
 
 # Settings that may change between a run and its resume without changing what is trained.
 RESUMABLE_CHANGES = {("train", "epochs"), ("train", "checkpoint_every_epochs"), ("train", "max_to_keep"),
-                     ("train", "fidelity_samples"), ("data", "data_dir")}
+                     ("train", "fidelity_samples"), ("data", "data_dir"),
+                     ("train", "collapse_guard"), ("train", "stop_on_collapse"), ("train", "best_metric")}
 
 
 def allow_gpu_memory_growth() -> None:
@@ -126,6 +128,7 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
     if prepared.attributes is not None:
         rows, noise = evaluation_rows_and_noise(config, prepared)
         callbacks.append(ShapesFidelity(gan.generator, embeddings[rows], prepared.attributes.loc[rows], noise))
+    callbacks += guard_callbacks(config, gan, run_dir, embeddings[sample_rows], sample_noise(config))
     callbacks += [
         HistoryCSV(run_dir / "history.csv"),
         LossCurves(run_dir / "history.csv", run_dir / "loss_curves.png"),
@@ -137,6 +140,8 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
         warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")  # our tf.data shuffles itself
         gan.fit(dataset, epochs=config.train.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                 callbacks=callbacks, verbose=verbose)
+    if checkpoint.latest is None:  # a 0-epoch run keeps its initial weights (sweeps compare "epoch 0")
+        checkpoint.save(initial_epoch)
     metrics = evaluate_stage1(gan.generator, config, prepared, embeddings)
     metrics.update(fidelity_history(run_dir))
     metrics["epochs_trained"] = int(checkpoint.epoch.numpy())
@@ -224,17 +229,19 @@ def summarize(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def load_generator(run_dir):
-    """The Stage-I generator of a run directory at its latest checkpoint, with its config."""
+def load_generator(run_dir, checkpoint_dir: str = "checkpoints"):
+    """The Stage-I generator of a run directory at its latest checkpoint, with its config.
+    `checkpoint_dir="best"`: the best epoch kept by `train.best_metric` instead."""
     run_dir = Path(run_dir)
     config = RunConfig.load(run_dir / "config.json")
     prepared = prepare_data(config.data, progress=False)
     encoder, embeddings = embed_all_captions(config, prepared)
     gan = build_stage1(config, embeddings.shape[1], steps_per_epoch=1)
-    checkpoint = RunCheckpoint(run_dir / "checkpoints",
+    checkpoint = RunCheckpoint(run_dir / checkpoint_dir,
                                {"model": gan, "g_optimizer": gan.g_optimizer, "d_optimizer": gan.d_optimizer})
-    if checkpoint.restore_or_initialize() == 0:
-        raise FileNotFoundError(f"No checkpoint in {run_dir / 'checkpoints'}: train first.")
+    checkpoint.restore_or_initialize()
+    if checkpoint.latest is None:
+        raise FileNotFoundError(f"No checkpoint in {run_dir / checkpoint_dir}: train first.")
     return gan.generator, encoder, config
 
 

@@ -1,0 +1,158 @@
+"""Collapse guard and best checkpoint: a collapsed generator is caught at once, a varied one is not."""
+
+import json
+import logging
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from keras import ops
+
+from t2ilib.training.checkpoints import RunCheckpoint
+from t2ilib.training.guards import BestCheckpoint, CollapseGuard, collapse_report
+
+SIZE, DIM, NOISE = 16, 6, 4
+
+
+class ConstantGenerator(keras.Model):
+    """A collapsed generator: one fixed picture (a gradient, not flat) whatever the caption."""
+
+    def call(self, embeddings, noise, training=False):
+        ramp = ops.reshape(ops.linspace(-1.0, 1.0, SIZE), (1, SIZE, 1, 1))
+        images = ops.broadcast_to(ramp, (ops.shape(embeddings)[0], SIZE, SIZE, 3))
+        zeros = ops.zeros((ops.shape(embeddings)[0], 2))
+        return images, zeros, zeros
+
+
+class VariedGenerator(keras.Model):
+    """Different, textured images for different captions."""
+
+    def __init__(self):
+        super().__init__()
+        self.project = keras.layers.Dense(SIZE * SIZE * 3, kernel_initializer=keras.initializers.RandomNormal(seed=1))
+
+    def call(self, embeddings, noise, training=False):
+        images = ops.tanh(ops.reshape(self.project(ops.concatenate([embeddings, noise], -1)), (-1, SIZE, SIZE, 3)))
+        zeros = ops.zeros((ops.shape(embeddings)[0], 2))
+        return images, zeros, zeros
+
+
+class FlatGenerator(keras.Model):
+    """Single-colour images, a different colour per caption (the report's epoch-490 outputs)."""
+
+    def call(self, embeddings, noise, training=False):
+        colour = ops.tanh(embeddings[:, :3])
+        images = ops.broadcast_to(colour[:, None, None, :], (ops.shape(embeddings)[0], SIZE, SIZE, 3))
+        zeros = ops.zeros((ops.shape(embeddings)[0], 2))
+        return images, zeros, zeros
+
+
+def captions_and_noise():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((4, DIM)).astype("float32") * 2, rng.standard_normal(NOISE).astype("float32")
+
+
+def test_a_constant_generator_triggers_the_guard_and_stops_fit(caplog, capsys):
+    embeddings, noise = captions_and_noise()
+    guard = CollapseGuard(ConstantGenerator(), embeddings, noise, stop_on_collapse=True, warmup_epochs=0)
+    # a real fit loop: the guard must stop it after the first epoch
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    with caplog.at_level(logging.WARNING, logger="t2ilib"):
+        history = model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=5, verbose=0, callbacks=[guard])
+    assert len(history.history["loss"]) == 1
+    assert guard.collapsed_epochs == [1]
+    assert "COLLAPSE WARNING at epoch 1" in caplog.text and "the same image for every caption" in caplog.text
+    assert "COLLAPSE WARNING at epoch 1" in capsys.readouterr().out
+    assert history.history["caption_spread"][0] < 1e-6 and history.history["image_spread"][0] > 0.1
+
+
+def test_a_varied_generator_does_not_trigger_the_guard(caplog):
+    embeddings, noise = captions_and_noise()
+    guard = CollapseGuard(VariedGenerator(), embeddings, noise, stop_on_collapse=True)
+    logs = {"d_loss": 1.2, "g_loss": 0.7}
+    with caplog.at_level(logging.WARNING, logger="t2ilib"):
+        for epoch in range(3):
+            guard.on_epoch_end(epoch, logs)
+    assert guard.collapsed_epochs == [] and "COLLAPSE" not in caplog.text
+    assert logs["caption_spread"] > 0.05 and logs["image_spread"] > 0.05
+
+
+def test_flat_images_and_nan_losses_are_reported():
+    embeddings, noise = captions_and_noise()
+    flat = CollapseGuard(FlatGenerator(), embeddings, noise, warmup_epochs=0)
+    flat.on_epoch_end(0, {})
+    assert flat.last_report["collapsed"] and "flat single-colour" in flat.last_report["reasons"][0]
+    assert flat.last_report["caption_spread"] > 0.05  # colours differ by caption: not "one image"
+    varied = CollapseGuard(VariedGenerator(), embeddings, noise)
+    varied.on_epoch_end(0, {"g_loss": float("nan")})
+    assert varied.collapsed_epochs == [1] and "non-finite values in g_loss" in varied.last_report["reasons"][0]
+
+
+class SwitchingGenerator(keras.Model):
+    """Varied until `collapse()` is called, then constant: a run that collapses late."""
+
+    def __init__(self):
+        super().__init__()
+        self.varied, self.constant, self.collapsed = VariedGenerator(), ConstantGenerator(), False
+
+    def call(self, embeddings, noise, training=False):
+        return (self.constant if self.collapsed else self.varied)(embeddings, noise)
+
+
+def test_early_flat_outputs_are_a_warm_up_but_a_later_collapse_warns_at_once(caplog):
+    embeddings, noise = captions_and_noise()
+    still_flat = CollapseGuard(ConstantGenerator(), embeddings, noise, warmup_epochs=3)
+    for epoch in range(3):
+        still_flat.on_epoch_end(epoch, {})
+    assert still_flat.collapsed_epochs == []  # epochs 1-3: not started yet
+    still_flat.on_epoch_end(3, {})
+    assert still_flat.collapsed_epochs == [4]  # still flat after the warm-up: warned
+    switching = SwitchingGenerator()
+    guard = CollapseGuard(switching, embeddings, noise, warmup_epochs=100)
+    guard.on_epoch_end(0, {})
+    switching.collapsed = True
+    with caplog.at_level(logging.WARNING, logger="t2ilib"):
+        guard.on_epoch_end(1, {})
+    assert guard.collapsed_epochs == [2] and "COLLAPSE WARNING at epoch 2" in caplog.text
+    resumed = CollapseGuard(switching, embeddings, noise, warmup_epochs=5)
+    resumed.on_epoch_end(299, {})  # a resumed run at epoch 300 is past any warm-up
+    assert resumed.collapsed_epochs == [300]
+
+
+def test_collapse_report_needs_two_captions():
+    with pytest.raises(ValueError, match="at least 2"):
+        collapse_report(np.zeros((1, 8, 8, 3)))
+
+
+def test_best_checkpoint_keeps_the_best_epoch_and_survives_a_resume(tmp_path):
+    model = VariedGenerator()
+    embeddings, noise = captions_and_noise()
+    model(embeddings, np.tile(noise, (4, 1)))
+    best = BestCheckpoint(RunCheckpoint(tmp_path / "best", {"model": model}, max_to_keep=1))
+    for epoch, value in enumerate([0.2, 0.5, 0.3]):
+        best.on_epoch_end(epoch, {"fidelity": value})
+    info = json.loads((tmp_path / "best" / "best.json").read_text())
+    assert (info["epoch"], info["value"], info["mode"]) == (2, 0.5, "max")
+    resumed = BestCheckpoint(RunCheckpoint(tmp_path / "best", {"model": model}, max_to_keep=1))
+    resumed.on_epoch_end(3, {"fidelity": 0.4})  # worse than the earlier session's best
+    assert json.loads((tmp_path / "best" / "best.json").read_text())["epoch"] == 2
+    losses = BestCheckpoint(RunCheckpoint(tmp_path / "best_loss", {"model": model}), metric="g_loss")
+    for epoch, value in enumerate([3.0, 1.0, 2.0, float("nan")]):
+        losses.on_epoch_end(epoch, {"g_loss": value})
+    assert json.loads((tmp_path / "best_loss" / "best.json").read_text())["epoch"] == 2
+
+
+def test_train_stage1_records_spreads_and_keeps_the_best_checkpoint(tiny_config, tmp_path):
+    from t2ilib.training.stage1 import load_generator, train_stage1
+
+    run_dir = tmp_path / "run"
+    train_stage1(tiny_config, run_dir, verbose=0)
+    history = pd.read_csv(run_dir / "history.csv")
+    assert {"caption_spread", "image_spread", "fidelity"} <= set(history.columns)
+    assert (history["caption_spread"] >= 0).all()
+    info = json.loads((run_dir / "best" / "best.json").read_text())
+    assert info["metric"] == "fidelity" and info["value"] == pytest.approx(history["fidelity"].max())
+    generator, _, _ = load_generator(run_dir, checkpoint_dir="best")
+    assert generator.image_size == 32
