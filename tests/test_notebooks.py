@@ -22,7 +22,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
 EXECUTED = ["01_data_splits.ipynb", "02_text_embeddings.ipynb", "03_stackgan_stage1.ipynb", "04_stackgan_stage2.ipynb",
-            "05_glove_vae.ipynb"]  # add new ones here
+            "05_glove_vae.ipynb", "07_comparisons.ipynb", "08_evaluation.ipynb"]  # add new ones here
 CELL_TIMEOUT_S = 300
 KERNEL_NAME = "python3"
 
@@ -218,3 +218,34 @@ def test_04_stackgan_stage2_runs(kernel_name, workspace):
     assert count_images(notebook) >= 4
     assert not list((workspace / "cwd04").iterdir()), "the notebook wrote into the working directory"
     assert seconds < 180
+
+
+@pytest.mark.slow
+def test_07_comparisons_runs(kernel_name, workspace):
+    sweep_dir = workspace / "run07"
+    seconds, notebook = execute("07_comparisons.ipynb", kernel_name, workspace / "data07", sweep_dir,
+                                workspace / "cwd07")
+    runs = sorted(path.name for path in (sweep_dir / "runs").iterdir())
+    assert runs == ["act-leaky_relu", "act-relu"]
+    for name in ("comparisons/last_activation.png", "curves/last_activation.png", "results.csv", "results.md"):
+        assert (sweep_dir / name).is_file(), name
+    assert "collapsed" in outputs_text(notebook)  # the results table is shown
+    assert count_images(notebook) >= 2
+    assert not list((workspace / "cwd07").iterdir()), "the notebook wrote into the working directory"
+    assert seconds < 120
+
+
+@pytest.mark.slow
+def test_08_evaluation_runs(kernel_name, workspace):
+    run_dir = workspace / "run08"
+    seconds, notebook = execute("08_evaluation.ipynb", kernel_name, workspace / "data08", run_dir,
+                                workspace / "cwd08")
+    saved = (run_dir / "evaluation.json").read_text()
+    for name in ("fid", "inception_score", "r_precision", "ms_ssim", "fidelity"):
+        assert f'"{name}"' in saved, name
+    text = outputs_text(notebook)
+    assert "fid = " in text and "N=6" in text and "weights=None" in text
+    assert "only show that the pipeline runs" in text  # random-weight numbers are labelled as such
+    assert count_images(notebook) >= 1
+    assert not list((workspace / "cwd08").iterdir()), "the notebook wrote into the working directory"
+    assert seconds < 120

@@ -784,6 +784,12 @@ def _register_later_notebooks():
     NOTEBOOKS["04_stackgan_stage2.ipynb"] = notebook_04.cells
     NOTEBOOKS["05_glove_vae.ipynb"] = notebook_05.cells
     GPU_NOTEBOOKS.add("04_stackgan_stage2.ipynb")
+    import notebook_07
+    import notebook_08
+
+    NOTEBOOKS["07_comparisons.ipynb"] = notebook_07.cells
+    NOTEBOOKS["08_evaluation.ipynb"] = notebook_08.cells
+    GPU_NOTEBOOKS.update({"07_comparisons.ipynb", "08_evaluation.ipynb"})
 
 
 def build(name: str):

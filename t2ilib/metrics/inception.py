@@ -15,6 +15,8 @@ with each other, not with papers.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 INCEPTION_SIZE = 299
@@ -54,24 +56,34 @@ class InceptionScorer:
             pool = network.get_layer("avg_pool").output  # (B, 2048)
             _MODELS[key] = keras.Model(network.input, [pool, network.output])
         self.model = _MODELS[key]
+        self._recent: dict = {}  # a few recent results by image content: FID and IS of one set share one pass
 
     @property
     def weights_label(self) -> str | None:
         return _weights_label(self.weights)
 
     def _run(self, images) -> tuple[np.ndarray, np.ndarray]:
+        images = check_uint8_images(images)
+        key = (images.shape, hashlib.sha1(np.ascontiguousarray(images).tobytes()).hexdigest())
+        if key not in self._recent:
+            if len(self._recent) >= 4:
+                self._recent.pop(next(iter(self._recent)))
+            self._recent[key] = self._compute(images)
+        return self._recent[key]
+
+    def _compute(self, images) -> tuple[np.ndarray, np.ndarray]:
         import tensorflow as tf
         from keras.applications.inception_v3 import preprocess_input
 
-        images = check_uint8_images(images)
         pools, probabilities = [], []
-        for start in range(0, len(images), self.batch_size):
-            batch = tf.cast(images[start:start + self.batch_size], tf.float32)
+        batch_size = min(self.batch_size, len(images))
+        for start in range(0, len(images), batch_size):
+            batch = tf.cast(images[start:start + batch_size], tf.float32)
             if batch.shape[1:3] != (INCEPTION_SIZE, INCEPTION_SIZE):
                 batch = tf.image.resize(batch, (INCEPTION_SIZE, INCEPTION_SIZE), method="bilinear", antialias=True)
             count = batch.shape[0]
-            if count < self.batch_size:  # pad the last batch: one input shape, one compiled function
-                batch = tf.concat([batch, tf.zeros((self.batch_size - count,) + tuple(batch.shape[1:]))], axis=0)
+            if count < batch_size:  # pad the last batch: one input shape, one compiled function
+                batch = tf.concat([batch, tf.zeros((batch_size - count,) + tuple(batch.shape[1:]))], axis=0)
             pool, probability = self.model.predict_on_batch(preprocess_input(batch))
             pools.append(np.asarray(pool[:count], dtype=np.float64))
             probabilities.append(np.asarray(probability[:count], dtype=np.float64))

@@ -37,5 +37,5 @@ class MetricResult:
     def __str__(self) -> str:
         spread = f" ± {self.std:.4g}" if self.std is not None else ""
         size = f", {self.image_size}px" if self.image_size else ""
-        weights = f", weights={self.weights}" if self.name in ("fid", "inception_score") else ""
+        weights = f", weights={self.weights}" if "fid" in self.name or "inception" in self.name else ""
         return f"{self.name} = {self.value:.4g}{spread} (N={self.n}{size}{weights})"

@@ -177,7 +177,11 @@ def train_dual_encoder(config, path, epochs: int = 20, batch_size: int = 64, lea
     dual = DualEncoder(embeddings.shape[1], config.data.image_size).build_for()
     dual.compile(optimizer=keras.optimizers.Adam(learning_rate))
     steps = max(1, len(train) // batch_size)
-    history = dual.fit(dataset, epochs=epochs, steps_per_epoch=steps, verbose=verbose).history
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")  # our tf.data shuffles itself
+        history = dual.fit(dataset, epochs=epochs, steps_per_epoch=steps, verbose=verbose).history
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     dual.save_weights(path)
@@ -197,7 +201,7 @@ def load_dual_encoder(path) -> DualEncoder:
     meta = json.loads(meta_path.read_text())
     dual = DualEncoder(**{key: meta[key] for key in ("text_dim", "image_size", "code_dim", "width", "temperature")})
     dual.build_for().load_weights(path)
-    dual.meta, dual.path = meta, str(path)
+    dual.meta, dual.weights_path = meta, str(path)
     return dual
 
 
@@ -240,6 +244,6 @@ def r_precision(dual: DualEncoder, images, caption_embeddings, groups=None, fold
     scores = r_precision_from_codes(dual.encode_images(images), dual.encode_texts(caption_embeddings), groups,
                                     folds=folds, seed=seed)
     return MetricResult("r_precision", scores["mean"], std=scores["std"], n=len(images),
-                        image_size=int(images.shape[1]), weights=getattr(dual, "path", "untrained or unsaved"),
+                        image_size=int(images.shape[1]), weights=getattr(dual, "weights_path", "untrained or unsaved"),
                         details={"candidates": scores["candidates"], "chance": 1.0 / scores["candidates"],
                                  "folds": scores["folds"], "encoder_pair": "t2ilib DualEncoder trained on real pairs"})
