@@ -272,8 +272,8 @@ def results_table(spec: SweepSpec, sweep_dir, images: dict | None = None):
         history = pd.read_csv(run_dir / "history.csv") if (run_dir / "history.csv").exists() else pd.DataFrame()
         for column in ("d_loss", "g_loss", "caption_spread", "image_spread"):
             row[column] = float(history[column].iloc[-1]) if column in history and len(history) else None
-        if row["caption_spread"] is not None:
-            row["collapsed"] = bool(row["caption_spread"] < COLLAPSE_SPREAD or row["image_spread"] < FLAT_SPREAD)
+        row["collapsed"] = None if row["caption_spread"] is None else bool(
+            row["caption_spread"] < COLLAPSE_SPREAD or row["image_spread"] < FLAT_SPREAD)
         fidelity = metrics.get("fidelity")
         if fidelity:
             row["fidelity"] = fidelity["mean"]

@@ -148,7 +148,7 @@ def test_train_stage1_records_spreads_and_keeps_the_best_checkpoint(tiny_config,
     from t2ilib.training.stage1 import load_generator, train_stage1
 
     run_dir = tmp_path / "run"
-    train_stage1(tiny_config, run_dir, verbose=0)
+    train_stage1(tiny_config.replace(**{"train.epochs": 1}), run_dir, verbose=0)
     history = pd.read_csv(run_dir / "history.csv")
     assert {"caption_spread", "image_spread", "fidelity"} <= set(history.columns)
     assert (history["caption_spread"] >= 0).all()

@@ -226,8 +226,8 @@ def test_07_comparisons_runs(kernel_name, workspace):
     seconds, notebook = execute("07_comparisons.ipynb", kernel_name, workspace / "data07", sweep_dir,
                                 workspace / "cwd07")
     runs = sorted(path.name for path in (sweep_dir / "runs").iterdir())
-    assert runs == ["act-leaky_relu", "act-relu"]
-    for name in ("comparisons/last_activation.png", "curves/last_activation.png", "results.csv", "results.md"):
+    assert runs == ["ep-0", "ep-1"]
+    for name in ("comparisons/epochs.png", "curves/epochs.png", "results.csv", "results.md"):
         assert (sweep_dir / name).is_file(), name
     assert "collapsed" in outputs_text(notebook)  # the results table is shown
     assert count_images(notebook) >= 2

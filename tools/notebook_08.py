@@ -65,8 +65,8 @@ print(f"Run directory: {RUN_DIR}")
         md("""
 ## The run
 
-In Colab this is a run trained by notebook 03 (or 07). Smoke mode has none, so it trains a
-tiny one here first (one epoch, seconds).
+In Colab this is a run trained by notebook 03 (or 07). Smoke mode has none, so it makes a
+tiny one here first: 0 epochs, i.e. the initial weights (enough to check the pipeline).
 """),
         code('''
 import json
@@ -84,7 +84,7 @@ from t2ilib.training.stage1 import train_stage1
 
 RUN_DIR = Path(RUN_DIR)
 if SMOKE and not (RUN_DIR / "checkpoints").exists():
-    config = preset(PRESET).replace(**{"data.data_dir": DATA_DIR, "data.dataset": DATASET, "train.epochs": 1})
+    config = preset(PRESET).replace(**{"data.data_dir": DATA_DIR, "data.dataset": DATASET, "train.epochs": 0})
     train_stage1(config, RUN_DIR, verbose=0)
 if not (RUN_DIR / "checkpoints").exists():
     raise FileNotFoundError(f"No run in {RUN_DIR}: train one first (notebook 03).")
@@ -173,7 +173,7 @@ compare the kit's figures with each other, not with papers.
         md("""
 ## What a short run shows
 
-In smoke mode the run is one epoch of a tiny model, the Inception network has random weights,
+In smoke mode the run is an untrained tiny model, the Inception network has random weights,
 the judge trained for one epoch, and N is 6: every number above is a pipeline check, nothing
 more. For a real evaluation use a trained run, `WEIGHTS = "imagenet"` and N ≥ 1,000 (FID is
 strongly biased at small N).
