@@ -171,8 +171,8 @@ def cmd_sweep(args):
     for item in args.baseline or []:
         key, _, value = item.partition("=")
         baseline[key] = _parse_value(value)
-    if not args.factor and not args.baseline:
-        baseline = spec.baseline
+    if not args.factor:  # the default grid: its baseline, with any --baseline given on top
+        baseline = {**spec.baseline, **baseline}
     spec = SweepSpec(config, factors, mode=args.mode, baseline=baseline)
     print(f"Sweep ({spec.mode}): {len(spec.variants())} variants in {args.sweep_dir}/runs")
     table = run_sweep(spec, args.sweep_dir, verbose=args.verbose, num_captions=args.num_captions,

@@ -156,3 +156,16 @@ def test_train_stage1_records_spreads_and_keeps_the_best_checkpoint(tiny_config,
     assert info["metric"] == "fidelity" and info["value"] == pytest.approx(history["fidelity"].max())
     generator, _, _ = load_generator(run_dir, checkpoint_dir="best")
     assert generator.image_size == 32
+
+
+def test_a_resumed_history_keeps_its_columns_when_new_metrics_appear(tmp_path):
+    from t2ilib.training.callbacks import HistoryCSV
+
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,d_loss,g_loss\n0,1.0,2.0\n")  # written before the guard existed
+    history = HistoryCSV(path)
+    history.on_train_begin()
+    history.on_epoch_end(1, {"d_loss": 0.5, "g_loss": 1.5, "caption_spread": 0.2, "image_spread": 0.1})
+    history.on_train_end()
+    table = pd.read_csv(path)
+    assert list(table.columns) == ["epoch", "d_loss", "g_loss"] and table["g_loss"].tolist() == [2.0, 1.5]

@@ -128,6 +128,11 @@ def results_table(results: dict):
     """A DataFrame, one row per metric: metric, value, std, n, image_size, weights."""
     import pandas as pd
 
+    def weights(name, result):
+        if result.weights is not None:
+            return result.weights
+        return "random (None)" if "fid" in name or "inception" in name else ""
+
     return pd.DataFrame([{"metric": name, "value": result.value, "std": result.std, "n": result.n,
-                          "image_size": result.image_size, "weights": result.weights}
+                          "image_size": result.image_size, "weights": weights(name, result)}
                          for name, result in results.items()])
