@@ -1,7 +1,5 @@
 """Image metrics against known values and reference formulas (no pretrained weights needed)."""
 
-import json
-
 import numpy as np
 import pytest
 from scipy import linalg
@@ -177,30 +175,5 @@ def test_fid_and_inception_score_report_what_they_used(scorer):
     assert "N=3" in str(score) and "weights=None" in str(score)
 
 
-# --- A whole run directory, and the R-precision encoder pair ---------------------------------
-def test_evaluate_run_scores_a_run_directory_and_the_judge_round_trips(tiny_config, tmp_path, scorer):
-    from t2ilib.metrics.evaluate import evaluate_run, results_table
-    from t2ilib.metrics.rprecision import dual_encoder_path, load_dual_encoder
-    from t2ilib.training.stage1 import train_stage1
-
-    config = tiny_config.replace(**{"train.epochs": 0})  # initial weights: enough to exercise the pipeline
-    run_dir = tmp_path / "run"
-    train_stage1(config, run_dir, verbose=0)
-    results = evaluate_run(run_dir, split="validation", num_images=6, weights=None, dual_encoder_epochs=1)
-    assert set(results) == {"fid", "inception_score", "real_inception_score", "r_precision", "real_r_precision",
-                            "ms_ssim", "fidelity"}
-    for result in results.values():
-        assert np.isfinite(result.value) and result.n > 0 and result.image_size == 32
-    assert results["fid"].weights is None and results["fid"].details["num_real"] == 6
-    assert results["r_precision"].details["candidates"] == 6  # fewer than 100 captions: all of them, said so
-    assert 0.0 <= results["r_precision"].value <= 1.0
-    assert results["ms_ssim"].details["pairs_per_caption"] == 1
-    saved = json.loads((run_dir / "evaluation.json").read_text())
-    assert saved["split"] == "validation" and saved["results"]["fid"]["n"] == 6
-    assert list(results_table(results)["metric"])[:2] == ["fid", "inception_score"]
-    # the judge was saved, and loads back to the same codes
-    path = dual_encoder_path(config, epochs=1)
-    judge = load_dual_encoder(path)
-    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
-    np.testing.assert_allclose(judge.encode_images(images), load_dual_encoder(path).encode_images(images), atol=1e-6)
-    assert judge.meta["text_encoder"]["encoder"] == "word2vec" and judge.meta["epochs"] == 1
+# evaluate_run on a whole run directory (and the R-precision judge's save/load) is checked by
+# tests/test_notebooks.py::test_08_evaluation_runs, which runs it through notebook 08.

@@ -240,9 +240,28 @@ def test_08_evaluation_runs(kernel_name, workspace):
     run_dir = workspace / "run08"
     seconds, notebook = execute("08_evaluation.ipynb", kernel_name, workspace / "data08", run_dir,
                                 workspace / "cwd08")
-    saved = (run_dir / "evaluation.json").read_text()
-    for name in ("fid", "inception_score", "r_precision", "ms_ssim", "fidelity"):
-        assert f'"{name}"' in saved, name
+    import json
+
+    import numpy as np
+
+    from t2ilib.metrics.rprecision import load_dual_encoder
+
+    saved = json.loads((run_dir / "evaluation.json").read_text())
+    results = saved["results"]
+    assert saved["split"] == "validation" and set(results) == {
+        "fid", "inception_score", "real_inception_score", "r_precision", "real_r_precision", "ms_ssim", "fidelity"}
+    for result in results.values():
+        assert np.isfinite(result["value"]) and result["n"] > 0 and result["image_size"] == 32
+    assert results["fid"]["weights"] is None and results["fid"]["details"]["num_real"] == 6
+    assert results["r_precision"]["details"]["candidates"] == 6  # fewer than 100 captions: all of them, said so
+    assert results["ms_ssim"]["details"]["pairs_per_caption"] == 1
+    # the R-precision judge was saved under the data folder and loads back to the same codes
+    judge_path = results["r_precision"]["weights"]
+    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    judge = load_dual_encoder(judge_path)
+    np.testing.assert_allclose(judge.encode_images(images), load_dual_encoder(judge_path).encode_images(images),
+                               atol=1e-6)
+    assert judge.meta["text_encoder"]["encoder"] == "word2vec" and judge.meta["epochs"] == 1
     text = outputs_text(notebook)
     assert "fid = " in text and "N=6" in text and "weights=None" in text
     assert "only show that the pipeline runs" in text  # random-weight numbers are labelled as such

@@ -59,6 +59,15 @@ def test_a_sweep_on_the_builtin_dataset_trains_compares_and_resumes(tiny_config,
     assert saved.loc[1, "d_loss"] > 0 and np.isnan(saved.loc[0, "d_loss"])  # the 0-epoch run has no history
     assert (sweep_dir / "results.md").read_text().startswith("| variant | changed |")
     assert len(table) == 2
+    # train_stage1's guards: spreads in history.csv, the best epoch by fidelity kept in best/
+    trained = sweep_dir / "runs" / names[1]
+    history = pd.read_csv(trained / "history.csv")
+    assert {"caption_spread", "image_spread", "fidelity"} <= set(history.columns)
+    best = json.loads((trained / "best" / "best.json").read_text())
+    assert best["metric"] == "fidelity" and best["value"] == pytest.approx(history["fidelity"].max())
+    from t2ilib.training.stage1 import load_generator
+
+    assert load_generator(trained, checkpoint_dir="best")[0].last_activation == "leaky_relu"
     figure = (sweep_dir / "comparisons" / "epochs.png").read_bytes()
 
     # Re-running (here through the CLI, which names the variants the same way) trains nothing,
