@@ -6,7 +6,7 @@
 #   --data-dir DIR  data folder, the config's data.data_dir
 #                   (default: /content/drive/MyDrive/t2ilib/data, so it survives runtime resets)
 #   --flickr8k      download, unpack and verify Flickr8k into DIR/Flickr8k (skipped when already there)
-#   --glove         GloVe vectors (not here yet: they come with the text-encoders work)
+#   --glove         download glove.6B (822 MB, once) and extract glove.6B.50d.txt into DIR
 #
 # Colab ships TensorFlow and Keras built for its GPU. Everything below is installed against a
 # constraints file that pins the versions Colab already has, so pip can add packages but never
@@ -124,7 +124,8 @@ if [[ "$GET_FLICKR8K" == 1 ]]; then
     "$PYTHON" data_prep/flickr8k.py --dest "$DATA_DIR" ${FLICKR8K_BASE_URL:+--base-url "$FLICKR8K_BASE_URL"}
 fi
 if [[ "$GET_GLOVE" == 1 ]]; then
-    echo "== GloVe: not downloaded. The GloVe download comes with the text-encoders issue"
-    echo "   (data_prep/glove.py); nothing was done for --glove."
+    echo "== GloVe"
+    # GLOVE_URL (optional) points at another copy of glove.6B.zip, e.g. a file:// path.
+    "$PYTHON" data_prep/glove.py --dest "$DATA_DIR" ${GLOVE_URL:+--url "$GLOVE_URL"}
 fi
 echo "== done. Use data.data_dir = $DATA_DIR in your config (the notebooks do)."

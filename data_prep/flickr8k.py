@@ -29,12 +29,11 @@ import argparse
 import os
 import shutil
 import sys
-import time
-import urllib.error
-import urllib.request
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helpers beside this script
+from downloads import download, extract_zip  # noqa: E402
 
 BASE_URL = "https://github.com/jbrownlee/Datasets/releases/download/Flickr8k/"
 TEXT_ZIP = "Flickr8k_text.zip"
@@ -48,118 +47,6 @@ OTHER_IMAGE_FOLDER_NAMES = ("Flickr8k_Dataset", "images")
 EXPECTED_TOKEN_LINES = 40_460
 EXPECTED_JPEGS = 8_091
 EXPECTED_MISSING = ("2258277193_586949ec62.jpg.1",)  # a key with a stray ".1": its 5 captions are dropped
-
-CHUNK_BYTES = 1 << 20
-
-
-# ---------------------------------------------------------------------------------------
-# Download
-# ---------------------------------------------------------------------------------------
-def _report(done: int, total: int | None, started: float, name: str, final: bool = False) -> None:
-    rate = done / max(time.time() - started, 1e-6) / 1e6
-    if total:
-        text = f"  {name}: {done / 1e6:8.1f} / {total / 1e6:.1f} MB ({100 * done / total:5.1f} %, {rate:.1f} MB/s)"
-    else:
-        text = f"  {name}: {done / 1e6:8.1f} MB ({rate:.1f} MB/s)"
-    print(text, end="\n" if final else "\r", flush=True)
-
-
-def download(url: str, target, retries: int = 3) -> Path:
-    """Download `url` to `target` unless `target` already exists; return `target`.
-
-    Bytes go to `target.part`, renamed to `target` only when the transfer is complete (and
-    its size matches Content-Length when the server sends one). An existing `.part` file is
-    continued with an HTTP Range request; servers that ignore Range (and file:// URLs) send
-    the whole file again, which then replaces the `.part` file.
-    """
-    target = Path(target)
-    if target.is_file():
-        print(f"  {target.name}: already downloaded ({target.stat().st_size / 1e6:.1f} MB), skipped.")
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
-    last_error = None
-    for attempt in range(1, retries + 1):
-        try:
-            _download_once(url, partial)
-            os.replace(partial, target)
-            return target
-        except OSError as error:  # URLError, HTTPError and ConnectionError are OSErrors
-            if isinstance(error, urllib.error.HTTPError) and error.code in (403, 404):
-                raise RuntimeError(f"{url}: HTTP {error.code}. Check the URL (or --base-url).") from error
-            if not url.startswith(("http://", "https://")):
-                raise RuntimeError(f"Could not read {url} ({error}). Check the path (or --base-url).") from error
-            last_error = error
-            print(f"\n  {target.name}: attempt {attempt} of {retries} failed ({error}); "
-                  f"{partial.stat().st_size / 1e6 if partial.exists() else 0:.1f} MB kept in {partial.name}.")
-            time.sleep(min(2 ** attempt, 10))
-    raise RuntimeError(
-        f"Could not download {url} after {retries} attempts ({last_error}). Re-run the same command: "
-        f"the download continues from {partial}.")
-
-
-def _download_once(url: str, partial: Path) -> None:
-    name = partial.name.removesuffix(".part")
-    have = partial.stat().st_size if partial.exists() else 0
-    request = urllib.request.Request(url, headers={"User-Agent": "t2ilib-data-prep"})
-    if have and url.startswith(("http://", "https://")):
-        request.add_header("Range", f"bytes={have}-")
-    try:
-        response = urllib.request.urlopen(request, timeout=60)
-    except urllib.error.HTTPError as error:
-        if error.code == 416 and have:  # "range not satisfiable": the .part is already whole
-            return
-        raise
-    with response:
-        status = getattr(response, "status", None) or 200
-        resumed = status == 206
-        if not resumed:
-            have = 0  # the server sends everything: start the .part file again
-        length = response.headers.get("Content-Length")
-        total = have + int(length) if length is not None else None
-        if resumed:
-            print(f"  {name}: continuing the earlier download at {have / 1e6:.1f} MB")
-        started, done = time.time(), have
-        last_print = started
-        with open(partial, "ab" if resumed else "wb") as out:
-            while True:
-                chunk = response.read(CHUNK_BYTES)
-                if not chunk:
-                    break
-                out.write(chunk)
-                done += len(chunk)
-                if time.time() - last_print > 2:
-                    _report(done, total, started, name)
-                    last_print = time.time()
-        _report(done, total, started, name, final=True)
-    if total is not None and done != total:
-        raise ConnectionError(f"transfer ended at {done} of {total} bytes")
-
-
-# ---------------------------------------------------------------------------------------
-# Unpack
-# ---------------------------------------------------------------------------------------
-def _is_junk(member_name: str) -> bool:
-    """macOS metadata the official zips carry (__MACOSX/, ._name files)."""
-    parts = Path(member_name).parts
-    return any(part == "__MACOSX" or part.startswith("._") or part == ".DS_Store" for part in parts)
-
-
-def _extract(zip_path: Path, staging: Path) -> None:
-    try:
-        archive = zipfile.ZipFile(zip_path)
-    except zipfile.BadZipFile as error:
-        raise RuntimeError(
-            f"{zip_path} is not a complete zip file ({error}). Delete it and re-run to download it again.") from error
-    with archive:
-        root = staging.resolve()
-        for member in archive.infolist():
-            if _is_junk(member.filename):
-                continue
-            destination = (staging / member.filename).resolve()
-            if root not in destination.parents and destination != root:
-                raise RuntimeError(f"{zip_path}: member {member.filename!r} would unpack outside {staging}; refusing.")
-            archive.extract(member, staging)
 
 
 def _find_images_folder(staging: Path) -> Path:
@@ -190,7 +77,7 @@ def unpack(zip_path, dataset_dir) -> None:
         shutil.rmtree(staging)  # left over from an interrupted run
     staging.mkdir(parents=True)
     print(f"  {zip_path.name}: unpacking ...", flush=True)
-    _extract(zip_path, staging)
+    extract_zip(zip_path, staging)
 
     token_files = sorted(staging.rglob(TOKEN_FILE))
     if token_files:  # the text zip: move every file of the token file's folder

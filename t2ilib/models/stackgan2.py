@@ -25,15 +25,16 @@ from t2ilib.models.blocks import (
     UnconditionalLogits,
     UpBlock,
     conv,
-    kl_divergence,
+    global_kl_divergence,
 )
+from t2ilib.acceleration import precision_policy
 from t2ilib.models.stackgan import (
     _num_resamplings,
     StackGANStage1,
     StageIGenerator,
-    learning_rate_schedule,
-    make_optimizer,
+    compile_gan,
     sigmoid_cross_entropy,
+    unpack_batch,
 )
 
 NUM_UP_BLOCKS = 4  # Stage-II always goes (S/16) -> S with four x2 up-blocks
@@ -101,13 +102,14 @@ class StageIIGenerator(keras.Model):
         self.to_image = conv(3, 3, name="to_image")
         self.tanh = layers.Activation("tanh", dtype="float32")  # images stay float32 under mixed precision
 
-    def call(self, embeddings, noise, training=False):
+    def call(self, embeddings, noise, training=False, condition_noise=None):
+        """`condition_noise`: epsilon of Stage-II's own conditioning augmentation in training."""
         stage1_images, _, _ = self.stage1_generator(embeddings, noise, training=False)  # always inference mode
         stage1_images = ops.stop_gradient(stage1_images)  # (B, S/4, S/4, 3)
         x = stage1_images
         for block in self.encoder:
             x = block(x, training=training)  # ends at (B, S/16, S/16, 4gf)
-        condition, mu, log_variance = self.conditioning(embeddings, training=training)  # (B, Ng)
+        condition, mu, log_variance = self.conditioning(embeddings, training=training, noise=condition_noise)  # (B, Ng)
         height, width = x.shape[1], x.shape[2]
         condition = ops.tile(condition[:, None, None, :], (1, height, width, 1))  # (B, S/16, S/16, Ng)
         x = ops.concatenate([x, ops.cast(condition, x.dtype)], axis=-1)
@@ -210,12 +212,11 @@ class StackGANStage2(StackGANStage1):
         return images
 
     def train_step(self, data):
-        real_images, embeddings, wrong_images = data
-        batch_size = ops.shape(real_images)[0]
-        noise = keras.random.normal((batch_size, self.noise_dim), seed=self.seed_generator)
+        real_images, embeddings, wrong_images, noise, condition_noise = unpack_batch(self, data)
 
         with tf.GradientTape() as g_tape:
-            fake_images, mu, log_variance, _ = self.generator(embeddings, noise, training=True)
+            fake_images, mu, log_variance, _ = self.generator(embeddings, noise, training=True,
+                                                              condition_noise=condition_noise)
 
             # Discriminator step, not recorded on the generator's tape.
             with g_tape.stop_recording():
@@ -234,20 +235,14 @@ class StackGANStage2(StackGANStage1):
 
             # Generator step against the updated discriminator.
             fake_logits_for_g, fake_unconditional_for_g = self.discriminator(fake_images, embeddings, training=True)
-            kl = kl_divergence(mu, log_variance)
+            kl = global_kl_divergence(mu, log_variance)
             g_loss = (sigmoid_cross_entropy(1.0, fake_logits_for_g)
                       + sigmoid_cross_entropy(1.0, fake_unconditional_for_g)
                       + self.kl_weight * kl)
             scaled_g_loss = self.g_optimizer.scale_loss(g_loss)
         g_variables = self.generator.trainable_variables  # Stage-II only; Stage-I is frozen
         self.g_optimizer.apply(g_tape.gradient(scaled_g_loss, g_variables), g_variables)
-
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        self.kl_tracker.update_state(kl)
-        self.real_score_tracker.update_state(ops.mean(ops.sigmoid(real_logits)))
-        self.fake_score_tracker.update_state(ops.mean(ops.sigmoid(fake_logits)))
-        return {metric.name: metric.result() for metric in self.metrics}
+        return self.track(d_loss, g_loss, kl, real_logits, fake_logits)
 
 
 def build_stage2(config, stage1_generator: StageIGenerator, embedding_dim: int, steps_per_epoch: int,
@@ -257,7 +252,14 @@ def build_stage2(config, stage1_generator: StageIGenerator, embedding_dim: int, 
     Widths, activation, KL weight and optimizer settings come from the `RunConfig` as for
     `build_stage1`; `image_size` must be 4x the Stage-I generator's (256 for 64).
     All weights and optimizer slots exist on return. The Stage-I generator is frozen in place.
+    Stage-II's layers take the configured precision policy (`train.mixed_precision`).
     """
+    with precision_policy(config.train.mixed_precision):
+        return compile_gan(_stage2_models(config, stage1_generator, embedding_dim, image_size), config,
+                           steps_per_epoch)
+
+
+def _stage2_models(config, stage1_generator: StageIGenerator, embedding_dim: int, image_size: int):
     model_config, train_config = config.model, config.train
     generator = StageIIGenerator(
         stage1_generator, embedding_dim, image_size=image_size, generator_width=model_config.generator_width,
@@ -267,9 +269,5 @@ def build_stage2(config, stage1_generator: StageIGenerator, embedding_dim: int, 
         embedding_dim, image_size=image_size, discriminator_width=model_config.discriminator_width,
         condition_dim=model_config.condition_dim, joint_kernel_size=model_config.joint_kernel_size,
         name="stage2_discriminator")
-    gan = StackGANStage2(generator, discriminator, kl_weight=model_config.kl_weight,
-                         seed=train_config.seed + 3, name="stackgan_stage2")
-    schedule = lambda: learning_rate_schedule(train_config.learning_rate, steps_per_epoch, train_config.lr_decay_epochs)  # noqa: E731
-    gan.compile(d_optimizer=make_optimizer(train_config.optimizer, schedule(), train_config.beta_1),
-                g_optimizer=make_optimizer(train_config.optimizer, schedule(), train_config.beta_1))
-    return gan.build_all()
+    return StackGANStage2(generator, discriminator, kl_weight=model_config.kl_weight,
+                          seed=train_config.seed + 3, name="stackgan_stage2")

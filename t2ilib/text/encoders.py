@@ -5,6 +5,11 @@
 - `SentenceTransformerEncoder`: any sentence-transformers model by name or local path
   (the StackGAN+BERT report used `bert-base-nli-mean-tokens`, 768-d, mean pooling).
 
+More encoders, each in its own module and built by `make_encoder` from `TextConfig.encoder`:
+"tokenizer" and "onehot" (`t2ilib.text.vocabulary`), "tfhub" (Universal Sentence Encoder) and
+"tfhub-bert" (`t2ilib.text.hub`), "glove" (`t2ilib.text.glove`) and "char-cnn-rnn" (StackGAN's
+precomputed CUB/Oxford embeddings, `t2ilib.text.char_cnn_rnn`).
+
 Every encoder has a `name` and a `cache_key()` that changes whenever its output would, so
 `t2ilib.text.cache.embed_captions` can reuse embeddings safely.
 """
@@ -180,7 +185,7 @@ class SentenceTransformerEncoder(TextEncoder):
         return np.asarray(embeddings, dtype=np.float32)
 
 
-ENCODERS = ("word2vec", "sentence-transformers")
+ENCODERS = ("word2vec", "sentence-transformers", "tokenizer", "onehot", "tfhub", "tfhub-bert", "glove", "char-cnn-rnn")
 
 
 def make_encoder(text_config, training_captions: list[str] | None = None, work_dir=None) -> TextEncoder:
@@ -204,4 +209,33 @@ def make_encoder(text_config, training_captions: list[str] | None = None, work_d
     if text_config.encoder == "sentence-transformers":
         return SentenceTransformerEncoder(text_config.model_name, batch_size=text_config.batch_size,
                                           device=text_config.device)
+    if text_config.encoder in ("tokenizer", "onehot"):
+        from t2ilib.text.vocabulary import OneHotEncoder, TokenizerEncoder
+
+        if training_captions is None:
+            raise ValueError(f"The {text_config.encoder} encoder's vocabulary comes from the training captions: "
+                             "pass training_captions.")
+        settings = dict(min_count=text_config.vocabulary_min_count, lemmatize=text_config.lemmatize)
+        if text_config.encoder == "tokenizer":
+            return TokenizerEncoder(length=text_config.tokenizer_length, **settings).fit(training_captions)
+        return OneHotEncoder(**settings).fit(training_captions)
+    if text_config.encoder == "tfhub":
+        from t2ilib.text.hub import HubSentenceEncoder
+
+        return HubSentenceEncoder(text_config.hub_handle, batch_size=text_config.batch_size)
+    if text_config.encoder == "tfhub-bert":
+        from t2ilib.text.hub import HubBertEncoder
+
+        return HubBertEncoder(text_config.hub_preprocess_handle, text_config.hub_bert_handle,
+                              batch_size=text_config.batch_size)
+    if text_config.encoder == "glove":
+        from t2ilib.text.glove import GloveEncoder
+
+        return GloveEncoder(text_config.glove_path, pooling=text_config.glove_pooling)
+    if text_config.encoder == "char-cnn-rnn":
+        from t2ilib.text.char_cnn_rnn import CharCnnRnnEncoder
+
+        if not text_config.char_cnn_rnn_dir:
+            raise ValueError("Set text.char_cnn_rnn_dir to a StackGAN split folder holding char-CNN-RNN-embeddings.pickle.")
+        return CharCnnRnnEncoder(text_config.char_cnn_rnn_dir)
     raise ValueError(f"Unknown text encoder {text_config.encoder!r}; choose one of {', '.join(ENCODERS)}.")

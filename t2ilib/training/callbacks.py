@@ -146,25 +146,52 @@ class LossCurves(keras.callbacks.Callback):
 
 
 class SaveCheckpoint(keras.callbacks.Callback):
-    """Save a `RunCheckpoint` every `every_epochs` epochs and at the end of training."""
+    """Save a `RunCheckpoint` every `every_epochs` epochs, at the end of training, and (for the
+    step-exact GAN trainers, which pass `initial_step`) every `every_steps` batches.
 
-    def __init__(self, run_checkpoint, every_epochs: int = 1):
+    Never saves a state whose running losses are NaN/Inf: `TerminateOnNaN` stops the run and
+    the last good checkpoint stays the newest one.
+    """
+
+    def __init__(self, run_checkpoint, every_epochs: int = 1, every_steps: int = 0, initial_step: int | None = None):
         super().__init__()
         self.run_checkpoint = run_checkpoint
         self.every_epochs = max(1, every_epochs)
-        self.last_saved_epoch = None
+        self.every_steps = every_steps if initial_step is not None else 0
+        self.step = initial_step  # global batch count; None: epoch-numbered checkpoints only
+        self.last_saved = None
+        self.last_finished_epoch = None
+        self.current_epoch = 0
+        self.stopped_non_finite = False
+
+    @staticmethod
+    def _finite(logs) -> bool:
+        return not logs or all(np.isfinite(value) for value in logs.values() if np.ndim(value) == 0)
+
+    def _save(self, epoch: int) -> None:
+        key = (epoch, self.step)
+        if key != self.last_saved:
+            self.run_checkpoint.save(epoch, self.step)
+            self.last_saved = key
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.step is None:
+            return
+        self.step += 1
+        if self.every_steps and self.step % self.every_steps == 0 and self._finite(logs):
+            self._save(self.current_epoch)  # mid-epoch: `current_epoch` epochs are finished
 
     def on_epoch_end(self, epoch, logs=None):
-        finished = epoch + 1
-        if logs and any(not np.isfinite(value) for value in logs.values() if np.ndim(value) == 0):
+        if not self._finite(logs):
+            self.stopped_non_finite = True
             return  # never overwrite a good checkpoint with NaN weights (TerminateOnNaN stops the run)
-        self.last_finished_epoch = finished
-        if finished % self.every_epochs == 0:
-            self.run_checkpoint.save(finished)
-            self.last_saved_epoch = finished
+        self.last_finished_epoch = epoch + 1
+        if self.last_finished_epoch % self.every_epochs == 0:
+            self._save(self.last_finished_epoch)
 
     def on_train_end(self, logs=None):
-        finished = getattr(self, "last_finished_epoch", None)
-        if finished is not None and finished != self.last_saved_epoch:
-            self.run_checkpoint.save(finished)
-            self.last_saved_epoch = finished
+        if self.last_finished_epoch is not None and not self.stopped_non_finite:
+            self._save(self.last_finished_epoch)

@@ -47,9 +47,10 @@ class RunCheckpoint:
     def __init__(self, directory, parts: dict, max_to_keep: int = 3):
         self.directory = Path(directory)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")  # batches trained (GAN trainers)
         self.parts = parts
         tracked = {name: ordered_variables(part.variables) for name, part in parts.items()}
-        self.checkpoint = tf.train.Checkpoint(epoch=self.epoch, **tracked)
+        self.checkpoint = tf.train.Checkpoint(epoch=self.epoch, step=self.step, **tracked)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory), max_to_keep=max_to_keep)
 
     @property
@@ -80,10 +81,14 @@ class RunCheckpoint:
                 "to start a new run, or restore a backup copy of it.")
         return 0
 
-    def save(self, epoch: int) -> str:
+    def save(self, epoch: int, step: int | None = None) -> str:
+        """Save with the number of finished epochs and, for step-exact trainers, the number of
+        batches trained (the file is then numbered by step: ckpt-<step>)."""
         self.epoch.assign(epoch)
+        if step is not None:
+            self.step.assign(step)
         try:
-            return self.manager.save(checkpoint_number=epoch)
+            return self.manager.save(checkpoint_number=epoch if step is None else step)
         except (OSError, tf.errors.OpError) as error:
             raise RuntimeError(
                 f"Could not write a checkpoint to {self.directory} ({error}). Is the disk (or Google "

@@ -17,27 +17,30 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from t2ilib.acceleration import make_strategy
 from t2ilib.config import RunConfig
 from t2ilib.data.pipeline import make_gan_dataset
 from t2ilib.data.prepare import PreparedData, fixed_sample_rows, prepare_data
+from t2ilib.features.xception import FEATURE_ENCODER, feature_conditions
 from t2ilib.models.stackgan import build_stage1
 from t2ilib.text import embed_captions, make_encoder
 from t2ilib.training.callbacks import HistoryCSV, LossCurves, SampleGrid, SaveCheckpoint, ShapesFidelity, generate_grid
 from t2ilib.training.checkpoints import RunCheckpoint
+from t2ilib.training.resume import fit_resumable
 from t2ilib.training.guards import guard_callbacks
 
 logger = logging.getLogger("t2ilib")
 
 # Settings that may change between a run and its resume without changing what is trained.
 RESUMABLE_CHANGES = {("train", "epochs"), ("train", "checkpoint_every_epochs"), ("train", "max_to_keep"),
-                     ("train", "fidelity_samples"), ("data", "data_dir"),
-                     ("train", "collapse_guard"), ("train", "stop_on_collapse"), ("train", "best_metric")}
+                     ("train", "fidelity_samples"), ("data", "data_dir"), ("train", "checkpoint_every_steps"),
+                     ("train", "jit_compile"), ("train", "collapse_guard"), ("train", "stop_on_collapse"),
+                     ("train", "best_metric")}
 
 
 def allow_gpu_memory_growth() -> None:
@@ -56,6 +59,8 @@ def allow_gpu_memory_growth() -> None:
 def embed_all_captions(config: RunConfig, prepared: PreparedData):
     """The configured encoder (Word2Vec is trained on the training captions only) and one
     embedding per row of `prepared.captions`, cached under the prepared data folder."""
+    if config.text.encoder == FEATURE_ENCODER:  # image features as the condition, one per caption row
+        return feature_conditions(config.text, prepared)
     training_captions = prepared.split("train")["caption"].tolist()
     encoder = make_encoder(config.text, training_captions=training_captions, work_dir=prepared.work_dir)
     embeddings = embed_captions(encoder, prepared.captions["caption"].tolist(), prepared.work_dir / "embeddings")
@@ -107,18 +112,23 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
     steps_per_epoch = config.train.steps_per_epoch or len(train) // config.train.batch_size
     if steps_per_epoch < 1:
         raise ValueError(f"{len(train)} training captions cannot fill one batch of {config.train.batch_size}.")
-    dataset = make_gan_dataset(prepared.cache.array, train["row"].to_numpy(), embeddings[train.index],
-                               batch_size=config.train.batch_size, image_size=config.data.image_size,
-                               augment=config.data.augment, flip=config.data.flip, seed=config.train.seed,
-                               repeat=True)
 
-    gan = build_stage1(config, embeddings.shape[1], steps_per_epoch)
+    def dataset_from(step: int):
+        return make_gan_dataset(prepared.cache.array, train["row"].to_numpy(), embeddings[train.index],
+                                batch_size=config.train.batch_size, image_size=config.data.image_size,
+                                augment=config.data.augment, flip=config.data.flip, seed=config.train.seed,
+                                repeat=True, start_step=step,
+                                noise_dims=(config.model.noise_dim, config.model.condition_dim))
+
+    gan = build_stage1(config, embeddings.shape[1], steps_per_epoch, strategy=make_strategy(config.train.strategy))
     checkpoint = RunCheckpoint(run_dir / "checkpoints",
                                {"model": gan, "g_optimizer": gan.g_optimizer, "d_optimizer": gan.d_optimizer},
                                max_to_keep=config.train.max_to_keep)
-    initial_epoch = checkpoint.restore_or_initialize()
-    if verbose and initial_epoch:
-        print(f"Resuming {run_dir} at epoch {initial_epoch} (optimizer step {int(gan.g_optimizer.iterations.numpy())}).")
+    checkpoint.restore_or_initialize()
+    start_step = int(checkpoint.step.numpy())
+    if verbose and start_step:
+        print(f"Resuming {run_dir} at step {start_step} (epoch {start_step // steps_per_epoch + 1}, "
+              f"batch {start_step % steps_per_epoch + 1} of {steps_per_epoch}).")
 
     sample_rows = fixed_sample_rows(prepared.captions, config.train.num_sample_captions)
     callbacks = [
@@ -132,16 +142,14 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
     callbacks += [
         HistoryCSV(run_dir / "history.csv"),
         LossCurves(run_dir / "history.csv", run_dir / "loss_curves.png"),
-        SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs),
+        SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs, config.train.checkpoint_every_steps,
+                       initial_step=start_step),
         keras.callbacks.TerminateOnNaN(),
         *extra_callbacks,
     ]
-    if initial_epoch < config.train.epochs:
-        warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")  # our tf.data shuffles itself
-        gan.fit(dataset, epochs=config.train.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                callbacks=callbacks, verbose=verbose)
+    fit_resumable(gan, dataset_from, start_step, config.train.epochs, steps_per_epoch, callbacks, verbose)
     if checkpoint.latest is None:  # a 0-epoch run keeps its initial weights (sweeps compare "epoch 0")
-        checkpoint.save(initial_epoch)
+        checkpoint.save(0, step=start_step)
     metrics = evaluate_stage1(gan.generator, config, prepared, embeddings)
     metrics.update(fidelity_history(run_dir))
     metrics["epochs_trained"] = int(checkpoint.epoch.numpy())

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import warnings
 from pathlib import Path
 
 import keras
@@ -41,6 +40,7 @@ from t2ilib.models.stackgan2 import StageIIDiscriminator, StageIIGenerator, buil
 from t2ilib.training import stage1
 from t2ilib.training.callbacks import HistoryCSV, LossCurves, SaveCheckpoint, ShapesFidelity, StackedSampleGrid
 from t2ilib.training.checkpoints import RunCheckpoint
+from t2ilib.training.resume import fit_resumable
 from t2ilib.viz import to_uint8
 
 # Stage-II settings that may change between a run and its resume.
@@ -247,19 +247,24 @@ def train_stage2(config: RunConfig, run_dir, stage1_run_dir, verbose: int = 1, a
     steps_per_epoch = settings.steps_per_epoch or len(train) // settings.batch_size
     if steps_per_epoch < 1:
         raise ValueError(f"{len(train)} training captions cannot fill one batch of {settings.batch_size}.")
-    dataset = make_gan_dataset(prepared.cache.array, train["row"].to_numpy(), embeddings[train.index],
-                               batch_size=settings.batch_size, image_size=settings.image_size,
-                               augment=config.data.augment, flip=config.data.flip, seed=config.train.seed,
-                               repeat=True)
+
+    def dataset_from(step: int):
+        return make_gan_dataset(prepared.cache.array, train["row"].to_numpy(), embeddings[train.index],
+                                batch_size=settings.batch_size, image_size=settings.image_size,
+                                augment=config.data.augment, flip=config.data.flip, seed=config.train.seed,
+                                repeat=True, start_step=step,
+                                noise_dims=(config.model.noise_dim, config.model.condition_dim))
 
     if verbose:
         print(format_memory_estimate(memory_estimate(config, (settings.batch_size,), embeddings.shape[1])))
     gan = build_stage2(build_config(config), stage1_generator, embeddings.shape[1], steps_per_epoch,
                        image_size=settings.image_size)
     checkpoint = RunCheckpoint(run_dir / "checkpoints", checkpoint_parts(gan), max_to_keep=config.train.max_to_keep)
-    initial_epoch = checkpoint.restore_or_initialize()
-    if verbose and initial_epoch:
-        print(f"Resuming {run_dir} at epoch {initial_epoch} (optimizer step {int(gan.g_optimizer.iterations.numpy())}).")
+    checkpoint.restore_or_initialize()
+    start_step = int(checkpoint.step.numpy())
+    if verbose and start_step:
+        print(f"Resuming {run_dir} at step {start_step} (epoch {start_step // steps_per_epoch + 1}, "
+              f"batch {start_step % steps_per_epoch + 1} of {steps_per_epoch}).")
 
     sample_rows = fixed_sample_rows(prepared.captions, config.train.num_sample_captions)
     callbacks = [StackedSampleGrid(gan.generator, prepared.captions.loc[sample_rows, "caption"].tolist(),
@@ -271,14 +276,12 @@ def train_stage2(config: RunConfig, run_dir, stage1_run_dir, verbose: int = 1, a
     callbacks += [
         HistoryCSV(run_dir / "history.csv"),
         LossCurves(run_dir / "history.csv", run_dir / "loss_curves.png", title="Stage-II losses (and shapes fidelity)"),
-        SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs),
+        SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs, config.train.checkpoint_every_steps,
+                       initial_step=start_step),
         keras.callbacks.TerminateOnNaN(),
         *extra_callbacks,
     ]
-    if initial_epoch < settings.epochs:
-        warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")  # our tf.data shuffles itself
-        gan.fit(dataset, epochs=settings.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                callbacks=callbacks, verbose=verbose)
+    fit_resumable(gan, dataset_from, start_step, settings.epochs, steps_per_epoch, callbacks, verbose)
     metrics = evaluate_stage2(gan.generator, config, prepared, embeddings)
     metrics.update(stage1.fidelity_history(run_dir))
     metrics["stage1_run_dir"] = settings.stage1_run_dir

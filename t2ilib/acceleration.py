@@ -1,0 +1,83 @@
+"""Speed switches shared by every trainer: mixed precision, distribution strategies, XLA.
+
+- `mixed_precision` (TrainConfig): "off" (float32), "mixed_float16" (NVIDIA GPUs with tensor
+  cores: T4, V100, A100...), "mixed_bfloat16" (TPUs, recent CPUs), or "auto" (mixed_float16
+  when TensorFlow sees a GPU, float32 otherwise). Layers compute in the low precision and keep
+  float32 weights; images, logits and losses stay float32. Under mixed_float16 both GAN
+  optimizers are wrapped in `keras.optimizers.LossScaleOptimizer`, so a step whose scaled
+  gradients overflow is skipped (and the loss scale halved) instead of being applied.
+- `strategy` (TrainConfig): "default" (one device), "mirrored" (all local GPUs; data-parallel,
+  the configured batch size is the *global* batch), "tpu" (a Colab/Cloud TPU). Models and
+  optimizers are built in `strategy.scope()`; losses are averaged over the global batch with
+  `tf.nn.compute_average_loss` (see t2ilib.models.blocks.global_mean), and BatchNorm
+  synchronises its batch statistics across replicas, so N replicas compute the same step as
+  one device on the whole batch.
+- `jit_compile` (TrainConfig): compile the train step with XLA (`model.compile(jit_compile=...)`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import keras
+import tensorflow as tf
+
+logger = logging.getLogger("t2ilib")
+
+PRECISIONS = ("off", "auto", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("default", "mirrored", "tpu")
+
+
+def resolve_precision(name: str) -> str:
+    """The Keras dtype-policy name for a `mixed_precision` setting ("float32" for off)."""
+    if name not in PRECISIONS:
+        raise ValueError(f"Unknown mixed_precision {name!r}; choose one of {', '.join(PRECISIONS)}.")
+    if name == "auto":
+        return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
+    return "float32" if name == "off" else name
+
+
+@contextlib.contextmanager
+def precision_policy(name: str):
+    """Build layers under the dtype policy for `name` (a `mixed_precision` setting), then restore
+    the previous global policy, so that building one mixed model leaves no global state behind."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(resolve_precision(name))
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def wrap_optimizer(optimizer, precision: str):
+    """`optimizer` wrapped in a LossScaleOptimizer when `precision` resolves to mixed_float16
+    (float16 gradients underflow without loss scaling); unchanged otherwise."""
+    if resolve_precision(precision) == "mixed_float16":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def make_strategy(name: str):
+    """The tf.distribute strategy for a `strategy` setting."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        strategy = tf.distribute.MirroredStrategy()
+        logger.info("MirroredStrategy over %d device(s).", strategy.num_replicas_in_sync)
+        return strategy
+    if name == "tpu":
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (ValueError, tf.errors.NotFoundError) as error:
+            raise RuntimeError("strategy='tpu' needs a TPU runtime (Colab: Runtime > Change runtime type > TPU); "
+                               f"none was found ({error}).") from error
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"Unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}.")
+
+
+def num_replicas() -> int:
+    """Replicas in sync in the current (replica or cross-replica) context; 1 without a strategy."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
