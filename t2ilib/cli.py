@@ -12,6 +12,8 @@ Every step takes paths and a preset (or a config.json), never hidden globals:
     python -m t2ilib vae-compare report2=runs/vae_report2 improved=runs/vae_improved --output-dir runs/vae_comparison
     python -m t2ilib retrieval --encoders word2vec,onehot,tokenizer   # caption retrieval recall@k per encoder
     python -m t2ilib feature-baseline --text-run-dir runs/quickstart --feature-run-dir runs/quickstart_xception --output-dir runs/xception_baseline
+    python -m t2ilib sweep --preset tiny --sweep-dir runs/sweep --factor learning_rate=2e-4,1e-3
+    python -m t2ilib evaluate --run-dir runs/quickstart --weights none --num-images 100
 """
 
 from __future__ import annotations
@@ -190,6 +192,51 @@ def cmd_feature_baseline(args):
     print(f"Wrote {Path(args.output_dir) / 'comparison.png'}, reconstructions.png, comparison.csv and comparison.json.")
 
 
+def _parse_value(text: str):
+    try:
+        return json.loads(text)  # numbers, true/false
+    except json.JSONDecodeError:
+        return text  # plain strings: adam, leaky_relu
+
+
+def cmd_sweep(args):
+    from t2ilib.sweeps import SweepSpec, default_sweep, run_sweep
+
+    config = _config_from_args(args)
+    spec = default_sweep(config)
+    factors, baseline = dict(spec.factors) if not args.factor else {}, {}
+    for item in args.factor or []:
+        key, _, values = item.partition("=")
+        if not values:
+            raise ValueError(f"{item!r}: write a factor as NAME=V1,V2,..., e.g. learning_rate=2e-4,1e-3.")
+        factors[key] = [_parse_value(value) for value in values.split(",")]
+    for item in args.baseline or []:
+        key, _, value = item.partition("=")
+        baseline[key] = _parse_value(value)
+    if not args.factor:  # the default grid: its baseline, with any --baseline given on top
+        baseline = {**spec.baseline, **baseline}
+    spec = SweepSpec(config, factors, mode=args.mode, baseline=baseline)
+    print(f"Sweep ({spec.mode}): {len(spec.variants())} variants in {args.sweep_dir}/runs")
+    table = run_sweep(spec, args.sweep_dir, verbose=args.verbose, num_captions=args.num_captions,
+                      num_noise=args.num_noise)
+    print(table.to_string(index=False))
+    print(f"Wrote {Path(args.sweep_dir) / 'results.csv'}, results.md, comparisons/*.png and curves/*.png.")
+
+
+def cmd_evaluate(args):
+    from t2ilib.metrics.evaluate import evaluate_run, results_table
+
+    weights = None if args.weights.lower() == "none" else args.weights
+    metrics = args.metrics.split(",") if args.metrics else None
+    kwargs = {"metrics": metrics} if metrics else {}
+    results = evaluate_run(args.run_dir, split=args.split, num_images=args.num_images, weights=weights,
+                           checkpoint_dir=args.checkpoint_dir, **kwargs)
+    print(results_table(results).to_string(index=False))
+    if weights is None and ({"fid", "inception_score"} & set(results)):
+        print("Note: FID / Inception Score with random Inception weights (--weights none) are a pipeline check only.")
+    print(f"Wrote {Path(args.run_dir) / 'evaluation.json'}.")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m t2ilib", description="t2ilib: text-to-image course kit.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -276,6 +323,30 @@ def build_parser():
     baseline.add_argument("--epochs", type=int, help="override the number of epochs of both Stage-I runs")
     baseline.add_argument("--verbose", type=int, default=0)
     baseline.set_defaults(func=cmd_feature_baseline)
+
+
+    sweep = commands.add_parser("sweep", help="train a grid of Stage-I variants and compare them")
+    _add_config_arguments(sweep)
+    sweep.add_argument("--sweep-dir", default="runs/sweep", help="folder for the runs and figures (default: %(default)s)")
+    sweep.add_argument("--factor", action="append", metavar="NAME=V1,V2",
+                       help="a factor and its values (repeatable): encoder, batch_size, optimizer, learning_rate, "
+                            "last_activation, epochs. Default: the report's grid on Flickr8k, a small one on shapes")
+    sweep.add_argument("--baseline", action="append", metavar="NAME=VALUE", help="baseline value of a factor")
+    sweep.add_argument("--mode", default="one_at_a_time", choices=["one_at_a_time", "grid"])
+    sweep.add_argument("--epochs", type=int, help="override the number of epochs of the base config")
+    sweep.add_argument("--num-captions", type=int, default=4, help="rows of the comparison figures")
+    sweep.add_argument("--num-noise", type=int, default=1, help="noise vectors per caption and variant")
+    sweep.add_argument("--verbose", type=int, default=0)
+    sweep.set_defaults(func=cmd_sweep)
+
+    evaluate = commands.add_parser("evaluate", help="FID, IS, R-precision, diversity and fidelity of a run directory")
+    evaluate.add_argument("--run-dir", required=True)
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--num-images", type=int, help="captions of the split to use (default: all)")
+    evaluate.add_argument("--weights", default="imagenet", help="'imagenet' or 'none' (random: pipeline check only)")
+    evaluate.add_argument("--metrics", help="comma-separated subset of fid,inception_score,r_precision,diversity,fidelity")
+    evaluate.add_argument("--checkpoint-dir", default="checkpoints", help="'checkpoints' (latest) or 'best'")
+    evaluate.set_defaults(func=cmd_evaluate)
     return parser
 
 

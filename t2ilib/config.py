@@ -87,6 +87,9 @@ class TrainConfig:
     mixed_precision: str = "off"  # off | auto (mixed_float16 on a GPU) | mixed_float16 | mixed_bfloat16
     jit_compile: bool = False  # compile the train step with XLA
     strategy: str = "default"  # default (one device) | mirrored (all local GPUs) | tpu; batch_size is the global batch
+    collapse_guard: bool = True  # warn when outputs collapse (t2ilib.training.guards.CollapseGuard)
+    stop_on_collapse: bool = False  # ... and stop training when they do
+    best_metric: str = "fidelity"  # keep run_dir/best/ at the best epoch by this log entry ("" = off)
 
 
 @dataclass

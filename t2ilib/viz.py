@@ -1,4 +1,4 @@
-"""Pictures: sample grids (captions x noise), loss curves."""
+"""Pictures: sample grids (captions x noise), loss curves, comparison sheets (runs side by side)."""
 
 from __future__ import annotations
 
@@ -38,10 +38,12 @@ def caption_label(caption: str, wrap: int = 28, max_chars: int = 140) -> str:
                          else caption, wrap)
 
 
-def save_sample_grid(images, captions: list[str], path, title: str | None = None, wrap: int = 28):
+def save_sample_grid(images, captions: list[str], path, title: str | None = None, wrap: int = 28,
+                     column_labels: list[str] | None = None):
     """Save a grid with one row per caption (its text on the left) and one column per noise vector.
 
     images: uint8 (num_captions, num_noise, H, W, 3); W may be a multiple of H (side-by-side cells).
+    column_labels: optional titles above the columns (e.g. the variants of a comparison).
     """
     images = np.asarray(images)
     rows, cols = images.shape[:2]
@@ -56,6 +58,8 @@ def save_sample_grid(images, captions: list[str], path, title: str | None = None
         for c in range(cols):
             axes[r, c + 1].imshow(images[r, c], interpolation="nearest")
             axes[r, c + 1].axis("off")
+            if r == 0 and column_labels is not None and column_labels[c]:
+                axes[r, c + 1].set_title(textwrap.fill(str(column_labels[c]), 14), fontsize=7)
     if title:
         figure.suptitle(title, fontsize=9)
     figure.tight_layout(pad=0.3)
@@ -103,6 +107,37 @@ def plot_history(history, path, columns=None, title: str | None = None):
         axis.set_title(title, fontsize=9)
     figure.tight_layout()
     path = Path(path)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def plot_overlaid_histories(histories: dict, path, columns=("d_loss", "g_loss", "fidelity"), title: str | None = None):
+    """One panel per column (losses, fidelity), one line per run: `histories` maps a label to a
+    history table (DataFrame or path to history.csv). Columns no run has are left out."""
+    import pandas as pd
+
+    tables = {label: pd.read_csv(table) if isinstance(table, (str, Path)) else table
+              for label, table in histories.items()}
+    columns = [column for column in columns if any(column in table for table in tables.values())]
+    if not columns:
+        raise ValueError(f"None of the runs has any of the columns {columns}.")
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.4), squeeze=False)
+    for axis, column in zip(axes[0], columns):
+        for label, table in tables.items():
+            if column in table and len(table):
+                epochs = table["epoch"] + 1 if "epoch" in table else np.arange(1, len(table) + 1)
+                axis.plot(epochs, table[column], marker="o" if len(table) < 30 else None, markersize=3, label=label)
+        axis.set_title(column, fontsize=9)
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path

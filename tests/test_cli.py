@@ -35,7 +35,8 @@ def test_bad_settings_are_reported_not_raised(tmp_path, capsys):
     assert "Unknown config key" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["quickstart", "prepare", "embed", "train", "sample", "train-stage2", "vae-train", "vae-compare"])
+@pytest.mark.parametrize("command", ["quickstart", "prepare", "embed", "train", "sample", "train-stage2", "vae-train", "vae-compare",
+                                     "sweep", "evaluate"])
 def test_every_command_has_help(command):
     with pytest.raises(SystemExit) as stop:
         build_parser().parse_args([command, "--help"])

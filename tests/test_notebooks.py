@@ -23,7 +23,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
 EXECUTED = ["01_data_splits.ipynb", "02_text_embeddings.ipynb", "03_stackgan_stage1.ipynb", "04_stackgan_stage2.ipynb",
-            "05_glove_vae.ipynb", "06_xception_baseline.ipynb"]  # add new ones here
+            "05_glove_vae.ipynb", "06_xception_baseline.ipynb", "07_comparisons.ipynb",
+            "08_evaluation.ipynb"]  # add new ones here
 CELL_TIMEOUT_S = 300
 KERNEL_NAME = "python3"
 
@@ -248,3 +249,53 @@ def test_06_xception_baseline_runs(kernel_name, workspace):
     assert count_images(notebook) >= 3
     assert not list((workspace / "cwd06").iterdir()), "the notebook wrote into the working directory"
     assert seconds < 180
+
+
+@pytest.mark.slow
+def test_07_comparisons_runs(kernel_name, workspace):
+    sweep_dir = workspace / "run07"
+    seconds, notebook = execute("07_comparisons.ipynb", kernel_name, workspace / "data07", sweep_dir,
+                                workspace / "cwd07")
+    runs = sorted(path.name for path in (sweep_dir / "runs").iterdir())
+    assert runs == ["ep-0", "ep-1"]
+    for name in ("comparisons/epochs.png", "curves/epochs.png", "results.csv", "results.md"):
+        assert (sweep_dir / name).is_file(), name
+    assert "collapsed" in outputs_text(notebook)  # the results table is shown
+    assert count_images(notebook) >= 2
+    assert not list((workspace / "cwd07").iterdir()), "the notebook wrote into the working directory"
+    assert seconds < 120
+
+
+@pytest.mark.slow
+def test_08_evaluation_runs(kernel_name, workspace):
+    run_dir = workspace / "run08"
+    seconds, notebook = execute("08_evaluation.ipynb", kernel_name, workspace / "data08", run_dir,
+                                workspace / "cwd08")
+    import json
+
+    import numpy as np
+
+    from t2ilib.metrics.rprecision import load_dual_encoder
+
+    saved = json.loads((run_dir / "evaluation.json").read_text())
+    results = saved["results"]
+    assert saved["split"] == "validation" and set(results) == {
+        "fid", "inception_score", "real_inception_score", "r_precision", "real_r_precision", "ms_ssim", "fidelity"}
+    for result in results.values():
+        assert np.isfinite(result["value"]) and result["n"] > 0 and result["image_size"] == 32
+    assert results["fid"]["weights"] is None and results["fid"]["details"]["num_real"] == 6
+    assert results["r_precision"]["details"]["candidates"] == 6  # fewer than 100 captions: all of them, said so
+    assert results["ms_ssim"]["details"]["pairs_per_caption"] == 1
+    # the R-precision judge was saved under the data folder and loads back to the same codes
+    judge_path = results["r_precision"]["weights"]
+    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    judge = load_dual_encoder(judge_path)
+    np.testing.assert_allclose(judge.encode_images(images), load_dual_encoder(judge_path).encode_images(images),
+                               atol=1e-6)
+    assert judge.meta["text_encoder"]["encoder"] == "word2vec" and judge.meta["epochs"] == 1
+    text = outputs_text(notebook)
+    assert "fid = " in text and "N=6" in text and "weights=None" in text
+    assert "only show that the pipeline runs" in text  # random-weight numbers are labelled as such
+    assert count_images(notebook) >= 1
+    assert not list((workspace / "cwd08").iterdir()), "the notebook wrote into the working directory"
+    assert seconds < 120

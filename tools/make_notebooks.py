@@ -550,6 +550,12 @@ def _register_later_notebooks():
 
     NOTEBOOKS["06_xception_baseline.ipynb"] = notebook_06.cells
     GPU_NOTEBOOKS.add("06_xception_baseline.ipynb")
+    import notebook_07
+    import notebook_08
+
+    NOTEBOOKS["07_comparisons.ipynb"] = notebook_07.cells
+    NOTEBOOKS["08_evaluation.ipynb"] = notebook_08.cells
+    GPU_NOTEBOOKS.update({"07_comparisons.ipynb", "08_evaluation.ipynb"})
 
 
 def build(name: str):

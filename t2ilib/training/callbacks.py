@@ -110,15 +110,24 @@ class ShapesFidelity(keras.callbacks.Callback):
 
 class HistoryCSV(keras.callbacks.CSVLogger):
     """keras.callbacks.CSVLogger without the empty `val_*` columns it adds when fit has no
-    validation data. Appends across resumes (one row per epoch, `epoch` 0-based)."""
+    validation data. Appends across resumes (one row per epoch, `epoch` 0-based); a resumed run
+    keeps the columns of the existing file, so rows never shift under an older header."""
 
     def __init__(self, filename):
         super().__init__(str(filename), append=True)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.keys is None and logs:
-            self.keys = sorted(logs)
+            self.keys = self._existing_columns() or sorted(logs)
         super().on_epoch_end(epoch, logs)
+
+    def _existing_columns(self) -> list | None:
+        path = Path(self.filename)
+        if not path.exists():
+            return None
+        with open(path, encoding="utf-8") as file:
+            header = file.readline().strip()
+        return [column for column in header.split(self.sep) if column != "epoch"] if header else None
 
 
 class LossCurves(keras.callbacks.Callback):

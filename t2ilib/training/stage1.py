@@ -32,13 +32,15 @@ from t2ilib.text import embed_captions, make_encoder
 from t2ilib.training.callbacks import HistoryCSV, LossCurves, SampleGrid, SaveCheckpoint, ShapesFidelity, generate_grid
 from t2ilib.training.checkpoints import RunCheckpoint
 from t2ilib.training.resume import fit_resumable
+from t2ilib.training.guards import guard_callbacks
 
 logger = logging.getLogger("t2ilib")
 
 # Settings that may change between a run and its resume without changing what is trained.
 RESUMABLE_CHANGES = {("train", "epochs"), ("train", "checkpoint_every_epochs"), ("train", "max_to_keep"),
                      ("train", "fidelity_samples"), ("data", "data_dir"), ("train", "checkpoint_every_steps"),
-                     ("train", "jit_compile")}
+                     ("train", "jit_compile"), ("train", "collapse_guard"), ("train", "stop_on_collapse"),
+                     ("train", "best_metric")}
 
 
 def allow_gpu_memory_growth() -> None:
@@ -136,6 +138,7 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
     if prepared.attributes is not None:
         rows, noise = evaluation_rows_and_noise(config, prepared)
         callbacks.append(ShapesFidelity(gan.generator, embeddings[rows], prepared.attributes.loc[rows], noise))
+    callbacks += guard_callbacks(config, gan, run_dir, embeddings[sample_rows], sample_noise(config))
     saver = SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs, config.train.checkpoint_every_steps,
                            initial_step=start_step)  # also stops the run on NaN/Inf
     callbacks += [
@@ -147,6 +150,8 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
     ]
     fit_resumable(gan, dataset_from, start_step, config.train.epochs, steps_per_epoch, callbacks, verbose)
     saver.raise_if_diverged()  # TrainingDiverged: names the epoch/step and the checkpoint kept
+    if checkpoint.latest is None:  # a 0-epoch run keeps its initial weights (sweeps compare "epoch 0")
+        checkpoint.save(0, step=start_step)
     metrics = evaluate_stage1(gan.generator, config, prepared, embeddings)
     metrics.update(fidelity_history(run_dir))
     metrics["epochs_trained"] = int(checkpoint.epoch.numpy())
@@ -234,17 +239,19 @@ def summarize(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def load_generator(run_dir):
-    """The Stage-I generator of a run directory at its latest checkpoint, with its config."""
+def load_generator(run_dir, checkpoint_dir: str = "checkpoints"):
+    """The Stage-I generator of a run directory at its latest checkpoint, with its config.
+    `checkpoint_dir="best"`: the best epoch kept by `train.best_metric` instead."""
     run_dir = Path(run_dir)
     config = RunConfig.load(run_dir / "config.json")
     prepared = prepare_data(config.data, progress=False)
     encoder, embeddings = embed_all_captions(config, prepared)
     gan = build_stage1(config, embeddings.shape[1], steps_per_epoch=1)
-    checkpoint = RunCheckpoint(run_dir / "checkpoints",
+    checkpoint = RunCheckpoint(run_dir / checkpoint_dir,
                                {"model": gan, "g_optimizer": gan.g_optimizer, "d_optimizer": gan.d_optimizer})
-    if checkpoint.restore_or_initialize() == 0:
-        raise FileNotFoundError(f"No checkpoint in {run_dir / 'checkpoints'}: train first.")
+    checkpoint.restore_or_initialize()
+    if checkpoint.latest is None:
+        raise FileNotFoundError(f"No checkpoint in {run_dir / checkpoint_dir}: train first.")
     return gan.generator, encoder, config
 
 

@@ -1,0 +1,138 @@
+"""Evaluate a trained Stage-I run directory against a split of its dataset.
+
+    results = evaluate_run("runs/stage1_colab", weights="imagenet", num_images=1000)
+    results_table(results)            # one row per metric: value, std, N, image size, weights
+
+Images are generated from the split's captions (one fixed noise vector per caption and sample,
+seeded), quantised to uint8 as if saved as PNG, and compared with the split's real images
+(centre crops at the run's image size). What you get, each a `MetricResult`:
+
+- `fid`: generated vs real images (InceptionV3 pool features)
+- `inception_score`, and `real_inception_score` for the real images of the same split
+- `r_precision`, and `real_r_precision` (the judge on real pairs: the ceiling a generator can reach)
+- `ms_ssim`: diversity between `num_per_caption` samples of each caption (lower = more diverse)
+- `fidelity`: on the built-in shapes dataset only, attribute accuracy (with the chance level)
+
+With `weights=None` the Inception numbers come from random weights: a pipeline check only.
+Results are written to `run_dir/evaluation.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from t2ilib.metrics.result import MetricResult
+
+ALL_METRICS = ("fid", "inception_score", "r_precision", "diversity", "fidelity")
+
+
+def generate_for_captions(generator, embeddings, noise_dim: int, num_per_caption: int = 1, seed: int = 0,
+                          batch_size: int = 64) -> np.ndarray:
+    """uint8 (N, num_per_caption, S, S, 3): each caption with its own seeded noise vectors."""
+    import keras
+
+    from t2ilib.viz import to_uint8
+
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    noise = np.random.default_rng(seed).standard_normal((len(embeddings), num_per_caption, noise_dim)).astype(np.float32)
+    flat_embeddings = np.repeat(embeddings, num_per_caption, axis=0)
+    flat_noise = noise.reshape(-1, noise_dim)
+    images = [to_uint8(keras.ops.convert_to_numpy(generator(flat_embeddings[start:start + batch_size],
+                                                            flat_noise[start:start + batch_size], training=False)[0]))
+              for start in range(0, len(flat_embeddings), batch_size)]
+    images = np.concatenate(images)
+    return images.reshape((len(embeddings), num_per_caption) + images.shape[1:])
+
+
+def real_images_for(prepared, rows, image_size: int) -> np.ndarray:
+    """uint8 centre crops (len(rows), S, S, 3) of the cached images of caption rows `rows`."""
+    from t2ilib.data.pipeline import center_crop
+
+    images = prepared.cache.array[prepared.captions.loc[rows, "row"].to_numpy()]
+    return np.asarray(center_crop(images, image_size))
+
+
+def evaluate_run(run_dir, split: str = "test", num_images: int | None = None, num_per_caption: int = 2,
+                 weights: str | None = "imagenet", metrics=ALL_METRICS, dual_encoder_epochs: int = 20,
+                 seed: int = 0, batch_size: int = 32, checkpoint_dir: str = "checkpoints",
+                 write: bool = True) -> dict:
+    """Every requested metric of a Stage-I run on `split` (see module docstring); {name: MetricResult}."""
+    from t2ilib.data.prepare import prepare_data
+    from t2ilib.training.stage1 import embed_all_captions, load_generator
+
+    unknown = set(metrics) - set(ALL_METRICS)
+    if unknown:
+        raise ValueError(f"Unknown metrics {sorted(unknown)}; choose from {ALL_METRICS}.")
+    run_dir = Path(run_dir)
+    generator, _, config = load_generator(run_dir, checkpoint_dir=checkpoint_dir)
+    prepared = prepare_data(config.data, progress=False)
+    _, embeddings = embed_all_captions(config, prepared)
+    table = prepared.split(split)
+    rows = table.index.to_numpy()[:num_images]
+    if len(rows) < 2:
+        raise ValueError(f"The {split!r} split of {prepared.root} has {len(rows)} caption(s): evaluation needs at least 2.")
+    size = config.data.image_size
+    generated = generate_for_captions(generator, embeddings[rows], config.model.noise_dim,
+                                      max(1, num_per_caption if "diversity" in metrics else 1), seed)
+    first = generated[:, 0]
+    real = real_images_for(prepared, rows, size)
+    real_unique = real[~prepared.captions.loc[rows, "image"].duplicated().to_numpy()]
+    results: dict[str, MetricResult] = {}
+    scorer = None
+    if "fid" in metrics or "inception_score" in metrics:
+        from t2ilib.metrics.inception import InceptionScorer
+
+        scorer = InceptionScorer(weights, batch_size=batch_size)
+    if "fid" in metrics:
+        from t2ilib.metrics.fid import fid
+
+        results["fid"] = fid(real_unique, first, scorer=scorer)
+    if "inception_score" in metrics:
+        from t2ilib.metrics.inception_score import inception_score
+
+        results["inception_score"] = inception_score(first, scorer=scorer, seed=seed)
+        results["real_inception_score"] = inception_score(real_unique, scorer=scorer, seed=seed)
+        results["real_inception_score"].name = "real_inception_score"
+    if "r_precision" in metrics:
+        from t2ilib.metrics.rprecision import dual_encoder_for, judge_embeddings, r_precision
+
+        dual = dual_encoder_for(config, epochs=dual_encoder_epochs)
+        judged = judge_embeddings(config, prepared.captions.loc[rows, "caption"].tolist())
+        groups = prepared.captions.loc[rows, "image"].to_numpy()
+        results["r_precision"] = r_precision(dual, first, judged, groups, seed=seed)
+        results["real_r_precision"] = r_precision(dual, real, judged, groups, seed=seed)
+        results["real_r_precision"].name = "real_r_precision"
+    if "diversity" in metrics and generated.shape[1] >= 2:
+        from t2ilib.metrics.diversity import diversity
+
+        results["ms_ssim"] = diversity(generated)
+    if "fidelity" in metrics and prepared.attributes is not None:
+        from t2ilib.metrics.fidelity import chance_fidelity, shapes_fidelity
+
+        scores = shapes_fidelity(first, prepared.attributes.loc[rows])
+        results["fidelity"] = MetricResult("fidelity", scores["mean"], n=scores["n"], image_size=size,
+                                           details={**{key: scores[key] for key in ("shape", "colour", "position",
+                                                                                   "background")},
+                                                    "chance": chance_fidelity()["mean"]})
+    if write:
+        (run_dir / "evaluation.json").write_text(json.dumps(
+            {"split": split, "num_captions": int(len(rows)), "seed": seed, "checkpoint_dir": checkpoint_dir,
+             "results": {name: result.to_dict() for name, result in results.items()}}, indent=2) + "\n")
+    return results
+
+
+def results_table(results: dict):
+    """A DataFrame, one row per metric: metric, value, std, n, image_size, weights."""
+    import pandas as pd
+
+    def weights(name, result):
+        if result.weights is not None:
+            return result.weights
+        return "random (None)" if "fid" in name or "inception" in name else ""
+
+    return pd.DataFrame([{"metric": name, "value": result.value, "std": result.std, "n": result.n,
+                          "image_size": result.image_size, "weights": weights(name, result)}
+                         for name, result in results.items()])
