@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from t2ilib.training.checkpoints import RunCheckpoint  # noqa: F401  (the checkpoint format under test)
 
 REPO = Path(__file__).resolve().parents[1]
 
