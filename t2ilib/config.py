@@ -190,7 +190,9 @@ def preset(name: str) -> RunConfig:
             text=TextConfig(word2vec_dim=64, word2vec_epochs=30),
             model=ModelConfig(condition_dim=32, noise_dim=16, generator_width=16, discriminator_width=16),
             train=TrainConfig(batch_size=32, epochs=40, learning_rate=2e-4, lr_decay_epochs=0),
-            stage2=Stage2Config(image_size=128, generator_width=16, discriminator_width=16, batch_size=16, epochs=10,
+            # Stage-II gf 32, not 16: at gf 16 its last up-block has 4 channels and one run died to flat
+            # gray within an epoch (fidelity 0.07, D winning); at gf 32 it reached 0.42 after 3 epochs.
+            stage2=Stage2Config(image_size=128, generator_width=32, discriminator_width=16, batch_size=16, epochs=10,
                                 lr_decay_epochs=0),
         )
     if name == "colab":
