@@ -140,6 +140,14 @@ def count_images(notebook) -> int:
     return sum("image/png" in output.get("data", {}) for cell in notebook.cells for output in cell.get("outputs", []))
 
 
+def assert_ran_cleanly(notebook, seconds: float, cwd: Path, min_images: int, max_seconds: float) -> None:
+    """What every notebook run must show: its figures, nothing written into the working
+    directory (everything goes to the data and run folders), and a smoke run that stays short."""
+    assert count_images(notebook) >= min_images
+    assert not list(cwd.iterdir()), "the notebook wrote into the working directory"
+    assert seconds < max_seconds
+
+
 @pytest.mark.slow
 def test_01_data_splits_runs(kernel_name, workspace):
     data_dir = workspace / "data"
@@ -151,9 +159,7 @@ def test_01_data_splits_runs(kernel_name, workspace):
     text = outputs_text(notebook)
     assert "200 captions of 40 images" in text  # tiny preset: 40 shapes images
     assert "dropped 1 caption(s) of 1 key(s) whose image name ends in '.jpg.<n>'" in text  # the .jpg.1 example
-    assert count_images(notebook) >= 1
-    assert not list((workspace / "cwd01").iterdir()), "the notebook wrote into the working directory"
-    assert seconds < 120
+    assert_ran_cleanly(notebook, seconds, workspace / "cwd01", min_images=1, max_seconds=120)
 
 
 @pytest.mark.slow
@@ -223,9 +229,7 @@ def test_04_stackgan_stage2_runs(kernel_name, workspace):
     text = outputs_text(notebook)
     assert "Resuming" in text
     assert "26,290,080 trainable parameters (paper code: 26,290,080)" in text
-    assert count_images(notebook) >= 4
-    assert not list((workspace / "cwd04").iterdir()), "the notebook wrote into the working directory"
-    assert seconds < 180
+    assert_ran_cleanly(notebook, seconds, workspace / "cwd04", min_images=4, max_seconds=180)
 
 
 @pytest.mark.slow
@@ -246,9 +250,7 @@ def test_06_xception_baseline_runs(kernel_name, workspace):
     assert summary["mapper"]["chance@1"] > 0 and len(summary["table"]) == 4  # strict JSON: no NaN
     text = outputs_text(notebook)
     assert "recall@1" in text and "random projections" in text
-    assert count_images(notebook) >= 3
-    assert not list((workspace / "cwd06").iterdir()), "the notebook wrote into the working directory"
-    assert seconds < 180
+    assert_ran_cleanly(notebook, seconds, workspace / "cwd06", min_images=3, max_seconds=180)
 
 
 @pytest.mark.slow
@@ -261,9 +263,7 @@ def test_07_comparisons_runs(kernel_name, workspace):
     for name in ("comparisons/epochs.png", "curves/epochs.png", "results.csv", "results.md"):
         assert (sweep_dir / name).is_file(), name
     assert "collapsed" in outputs_text(notebook)  # the results table is shown
-    assert count_images(notebook) >= 2
-    assert not list((workspace / "cwd07").iterdir()), "the notebook wrote into the working directory"
-    assert seconds < 120
+    assert_ran_cleanly(notebook, seconds, workspace / "cwd07", min_images=2, max_seconds=120)
 
 
 @pytest.mark.slow
@@ -296,6 +296,4 @@ def test_08_evaluation_runs(kernel_name, workspace):
     text = outputs_text(notebook)
     assert "fid = " in text and "N=6" in text and "weights=None" in text
     assert "only show that the pipeline runs" in text  # random-weight numbers are labelled as such
-    assert count_images(notebook) >= 1
-    assert not list((workspace / "cwd08").iterdir()), "the notebook wrote into the working directory"
-    assert seconds < 120
+    assert_ran_cleanly(notebook, seconds, workspace / "cwd08", min_images=1, max_seconds=120)

@@ -25,6 +25,18 @@ def resume_position(step: int, steps_per_epoch: int) -> tuple[int, int]:
     return divmod(int(step), steps_per_epoch)
 
 
+def restore_start_step(checkpoint, steps_per_epoch: int, verbose: int = 1) -> int:
+    """Restore the newest readable checkpoint of `checkpoint` (a RunCheckpoint) and return the
+    global step to continue from (0 for a new run), saying where a resumed run picks up."""
+    checkpoint.restore_or_initialize()
+    start_step = int(checkpoint.step.numpy())
+    if verbose and start_step:
+        epoch, done = resume_position(start_step, steps_per_epoch)
+        print(f"Resuming {checkpoint.directory.parent} at step {start_step} (epoch {epoch + 1}, "
+              f"batch {done + 1} of {steps_per_epoch}).")
+    return start_step
+
+
 def fit_resumable(gan, dataset_from: Callable[[int], tf.data.Dataset], start_step: int, epochs: int,
                   steps_per_epoch: int, callbacks, verbose: int = 1) -> None:
     """Train `gan` from global step `start_step` to the end of epoch `epochs`.

@@ -31,7 +31,7 @@ from t2ilib.models.stackgan import build_stage1
 from t2ilib.text import embed_captions, make_encoder
 from t2ilib.training.callbacks import HistoryCSV, LossCurves, SampleGrid, SaveCheckpoint, ShapesFidelity, generate_grid
 from t2ilib.training.checkpoints import RunCheckpoint
-from t2ilib.training.resume import fit_resumable
+from t2ilib.training.resume import fit_resumable, restore_start_step
 from t2ilib.training.guards import guard_callbacks
 
 logger = logging.getLogger("t2ilib")
@@ -124,11 +124,7 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
     checkpoint = RunCheckpoint(run_dir / "checkpoints",
                                {"model": gan, "g_optimizer": gan.g_optimizer, "d_optimizer": gan.d_optimizer},
                                max_to_keep=config.train.max_to_keep)
-    checkpoint.restore_or_initialize()
-    start_step = int(checkpoint.step.numpy())
-    if verbose and start_step:
-        print(f"Resuming {run_dir} at step {start_step} (epoch {start_step // steps_per_epoch + 1}, "
-              f"batch {start_step % steps_per_epoch + 1} of {steps_per_epoch}).")
+    start_step = restore_start_step(checkpoint, steps_per_epoch, verbose)
 
     sample_rows = fixed_sample_rows(prepared.captions, config.train.num_sample_captions)
     callbacks = [

@@ -40,7 +40,7 @@ from t2ilib.models.stackgan2 import StageIIDiscriminator, StageIIGenerator, buil
 from t2ilib.training import stage1
 from t2ilib.training.callbacks import HistoryCSV, LossCurves, SaveCheckpoint, ShapesFidelity, StackedSampleGrid
 from t2ilib.training.checkpoints import RunCheckpoint
-from t2ilib.training.resume import fit_resumable
+from t2ilib.training.resume import fit_resumable, restore_start_step
 from t2ilib.viz import to_uint8
 
 # Stage-II settings that may change between a run and its resume.
@@ -260,11 +260,7 @@ def train_stage2(config: RunConfig, run_dir, stage1_run_dir, verbose: int = 1, a
     gan = build_stage2(build_config(config), stage1_generator, embeddings.shape[1], steps_per_epoch,
                        image_size=settings.image_size)
     checkpoint = RunCheckpoint(run_dir / "checkpoints", checkpoint_parts(gan), max_to_keep=config.train.max_to_keep)
-    checkpoint.restore_or_initialize()
-    start_step = int(checkpoint.step.numpy())
-    if verbose and start_step:
-        print(f"Resuming {run_dir} at step {start_step} (epoch {start_step // steps_per_epoch + 1}, "
-              f"batch {start_step % steps_per_epoch + 1} of {steps_per_epoch}).")
+    start_step = restore_start_step(checkpoint, steps_per_epoch, verbose)
 
     sample_rows = fixed_sample_rows(prepared.captions, config.train.num_sample_captions)
     callbacks = [StackedSampleGrid(gan.generator, prepared.captions.loc[sample_rows, "caption"].tolist(),
