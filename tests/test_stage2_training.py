@@ -16,6 +16,9 @@ from t2ilib.training.stage1 import load_generator, train_stage1
 from t2ilib.training.stage2 import generate, memory_estimate, train_stage2
 from t2ilib.viz import side_by_side
 
+# One pytest-xdist worker runs this whole file, so its module fixture is built once.
+pytestmark = pytest.mark.xdist_group("stage2_training")
+
 
 def snapshot(variables):
     return [keras.ops.convert_to_numpy(variable) for variable in variables]

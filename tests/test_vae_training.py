@@ -9,6 +9,9 @@ import pytest
 from t2ilib.models.cvae import ConditionalVAE, improved_model
 from t2ilib.training.vae import TABLE_COLUMNS, VAEConfig, compare_vaes, train_vae
 
+# One pytest-xdist worker runs this whole file, so its module fixture is built once.
+pytestmark = pytest.mark.xdist_group("vae_training")
+
 
 def test_improved_model_trains_and_decodes_from_caption_and_prior_sample():
     rng = np.random.default_rng(0)

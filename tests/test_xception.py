@@ -24,6 +24,9 @@ from t2ilib.features import (
 from t2ilib.features.mapper import build_mapper
 from t2ilib.training import feature_baseline, stage1
 
+# One pytest-xdist worker runs this whole file, so its module fixture is built once.
+pytestmark = pytest.mark.xdist_group("xception")
+
 INPUT_SIZE = 71  # Xception's minimum: seconds on a CPU
 
 

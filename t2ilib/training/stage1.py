@@ -200,9 +200,13 @@ def evaluate_stage1(generator, config: RunConfig, prepared: PreparedData, embedd
 
 
 def evaluation_rows_and_noise(config: RunConfig, prepared: PreparedData):
-    """The fixed test captions (rows of prepared.captions) and noise used to measure a run."""
+    """The fixed test captions (rows of prepared.captions) and noise used to measure a run:
+    `config.train.fidelity_samples` pairs. When the test split has fewer captions than that
+    (the quickstart's 60), its captions are taken again in the same order, each time with new
+    noise, so the score always rests on `fidelity_samples` images (its standard error shrinks
+    as 1/sqrt(samples)), and a Stage-I and a Stage-II score are on the same pairs."""
     test = prepared.split("test") if (prepared.captions["split"] == "test").any() else prepared.captions
-    rows = test.index.to_numpy()[: config.train.fidelity_samples]
+    rows = np.resize(test.index.to_numpy(), config.train.fidelity_samples)  # cycles through short splits
     rng = np.random.default_rng(config.train.seed + 777)
     return rows, rng.standard_normal((len(rows), config.model.noise_dim)).astype(np.float32)
 
