@@ -102,6 +102,7 @@ class Stage2Config:
     image_size: int = 256  # 4x the Stage-I size (64 -> 256; 32 -> 128 in the small presets)
     generator_width: int = 128  # gf of the Stage-II generator
     discriminator_width: int = 64  # df of the Stage-II discriminator
+    num_residual: int = 4  # residual blocks between the joint image-text code and the up-blocks (paper: 4)
     batch_size: int = 64  # official; a 15 GB Colab GPU takes 48 with mixed_float16 (preset colab; see stage2.memory_estimate)
     epochs: int = 600
     learning_rate: float = 2e-4  # Adam, beta_1 from the train section

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from t2ilib.data.shapes import ATTRIBUTES, make_shapes_dataset, read_attributes, render_shape
-from t2ilib.metrics.fidelity import chance_fidelity, predict_attributes, shapes_fidelity
+from t2ilib.metrics.fidelity import chance_fidelity, compare_fidelity, predict_attributes, shapes_fidelity
 
 N = 300
 CHANCE = chance_fidelity()
@@ -109,3 +109,28 @@ def test_input_checks(real):
     as_dicts = attributes[:4].drop(columns="image").to_dict("records")
     assert shapes_fidelity(batch, as_dicts) == shapes_fidelity(batch, attributes[:4])
     assert isinstance(predict_attributes(batch), pd.DataFrame)
+
+
+def test_paired_comparison_of_two_image_sets(real):
+    """Stage-II against Stage-I: the paired difference is the difference of the two fidelities,
+    and the verdict follows its 95% interval."""
+    images, attributes = real
+    good = stack(images)
+    noise = np.random.default_rng(1).integers(0, 256, size=good.shape, dtype=np.uint8)
+
+    better = compare_fidelity(good, noise, attributes)
+    assert better["difference"] == pytest.approx(
+        shapes_fidelity(good, attributes)["mean"] - shapes_fidelity(noise, attributes)["mean"])
+    assert better["verdict"] == "better" and better["low"] > 0.4 and better["n"] == N
+    assert compare_fidelity(noise, good, attributes)["verdict"] == "worse"
+
+    same = compare_fidelity(good, good, attributes)
+    assert same["difference"] == same["stderr"] == 0.0 and same["verdict"] == "same within noise"
+    # Ruin 3 of 300 images: a real but tiny loss, inside the interval.
+    slightly = good.copy()
+    slightly[:3] = noise[:3]
+    close = compare_fidelity(slightly, good, attributes)
+    assert close["difference"] < 0 and close["low"] < 0 < close["high"] and close["verdict"] == "same within noise"
+
+    with pytest.raises(ValueError, match="one image of each set"):
+        compare_fidelity(good[:10], good[:9], attributes.iloc[:10])

@@ -49,6 +49,22 @@ def test_run_directory_files_and_recorded_stage1_run(runs):
     assert metrics["stage1_run_dir"] == str(stage1_dir.resolve())
     assert set(metrics["fidelity"]) >= {"shape", "colour", "position", "background", "mean"}
     assert set(metrics["stage1_fidelity"]) >= {"mean"}
+    # Stage-II against the Stage-I images it refines: the same fidelity_samples captions and noise
+    paired = metrics["stage2_minus_stage1"]
+    assert paired["n"] == metrics["fidelity"]["n"] == config.train.fidelity_samples
+    assert paired["difference"] == pytest.approx(metrics["fidelity"]["mean"] - metrics["stage1_fidelity"]["mean"])
+    assert paired["verdict"] in ("better", "same within noise", "worse")
+
+
+def test_stage2_is_watched_by_the_collapse_guard_and_the_best_checkpoint(runs):
+    config, _, stage2_dir, _, _, _ = runs
+    assert config.train.collapse_guard and config.train.best_metric == "fidelity"
+    history = pd.read_csv(stage2_dir / "history.csv")
+    assert {"caption_spread", "image_spread"} <= set(history.columns)
+    assert np.isfinite(history[["caption_spread", "image_spread"]].to_numpy()).all()
+    best = json.loads((stage2_dir / "best" / "best.json").read_text())
+    assert best["metric"] == "fidelity" and best["value"] == pytest.approx(history["fidelity"].max())
+    assert best["epoch"] == int(history["fidelity"].idxmax()) + 1
 
 
 def test_resume_continues_the_step_counter(runs):
@@ -100,6 +116,28 @@ def test_memory_estimate_grows_with_batch():
     rows = memory_estimate(preset("tiny"), batch_sizes=(4, 8))
     assert rows[0]["trainable_parameters"] == rows[1]["trainable_parameters"] > 0
     assert rows[1]["float32_gib"] > rows[0]["float32_gib"] > rows[0]["mixed_float16_gib"]
+
+
+def test_memory_estimate_assumes_the_encoders_embedding_size():
+    from t2ilib.training.stage2 import expected_embedding_dim
+
+    colab = preset("colab")
+    assert expected_embedding_dim(colab.text) == 768  # bert-base-nli-mean-tokens
+    assert expected_embedding_dim(colab.replace(**{"text.model_name": "all-MiniLM-L6-v2"}).text) == 384
+    assert expected_embedding_dim(colab.replace(**{"text.encoder": "glove",
+                                                   "text.glove_path": "d/glove.6B.300d.txt"}).text) == 300
+    assert expected_embedding_dim(preset("tiny").text) == preset("tiny").text.word2vec_dim
+    tiny = preset("tiny")
+    wide, narrow = (memory_estimate(tiny, batch_sizes=(4,), embedding_dim=d)[0] for d in (768, 8))
+    assert wide["trainable_parameters"] > narrow["trainable_parameters"]
+
+
+def test_number_of_residual_blocks_is_a_config_field():
+    config = preset("tiny")
+    assert config.stage2.num_residual == 4  # the paper's
+    four, two = (memory_estimate(config.replace(**{"stage2.num_residual": n}), batch_sizes=(4,))[0] for n in (4, 2))
+    assert two["trainable_parameters"] < four["trainable_parameters"]
+    assert two["float32_gib"] <= four["float32_gib"]
 
 
 def test_config_round_trip_keeps_stage2():

@@ -21,6 +21,7 @@ Use::
 
     scores = shapes_fidelity(generated_uint8, attributes_table)   # {"shape": 0.93, ...}
     chance_fidelity()                                             # random guessing
+    compare_fidelity(stage2_uint8, stage1_uint8, attributes_table) # paired: difference +- stderr
 """
 
 from __future__ import annotations
@@ -158,6 +159,39 @@ def shapes_fidelity(images, attributes) -> dict:
     scores["mean"] = float(np.mean([scores[name] for name in ATTRIBUTES]))
     scores["n"] = int(len(images))
     return scores
+
+
+def _correct(images, truth: pd.DataFrame) -> np.ndarray:
+    """(N,) fraction of the four attributes each image shows correctly."""
+    predicted = predict_attributes(images)
+    hits = [predicted[name].to_numpy() == truth[name].astype(str).to_numpy() for name in ATTRIBUTES]
+    return np.mean(hits, axis=0)
+
+
+def compare_fidelity(images, reference_images, attributes) -> dict:
+    """Paired comparison of two sets of images drawn for the same captions and noise, e.g.
+    Stage-II refinements (`images`) and the Stage-I images they refine (`reference_images`).
+
+    Each pair is scored on its own caption, so the noise of which captions were drawn cancels:
+    returns {"difference": mean of (score - reference score) per pair, "stderr": its standard
+    error, "low"/"high": the 95% interval (difference +- 1.96 stderr), "n": pairs,
+    "verdict": "better" | "same within noise" | "worse"}: "better" when the whole interval is
+    above 0, "worse" when it is all below 0.
+    """
+    images, reference_images = _check_images(images), _check_images(reference_images)
+    truth = pd.DataFrame(list(attributes)) if isinstance(attributes, (list, tuple)) else attributes
+    if not (len(images) == len(reference_images) == len(truth)):
+        raise ValueError(f"compare_fidelity needs one image of each set per attribute row; got {len(images)}, "
+                         f"{len(reference_images)} and {len(truth)} rows.")
+    if len(images) < 2:
+        raise ValueError("compare_fidelity needs at least 2 pairs for a standard error.")
+    differences = _correct(images, truth) - _correct(reference_images, truth)
+    mean = float(differences.mean())
+    stderr = float(differences.std(ddof=1) / np.sqrt(len(differences)))
+    low, high = mean - 1.96 * stderr, mean + 1.96 * stderr
+    verdict = "better" if low > 0 else "worse" if high < 0 else "same within noise"
+    return {"difference": mean, "stderr": stderr, "low": low, "high": high, "n": int(len(differences)),
+            "verdict": verdict}
 
 
 def chance_fidelity() -> dict:

@@ -263,8 +263,8 @@ def _stage2_models(config, stage1_generator: StageIGenerator, embedding_dim: int
     model_config, train_config = config.model, config.train
     generator = StageIIGenerator(
         stage1_generator, embedding_dim, image_size=image_size, generator_width=model_config.generator_width,
-        condition_dim=model_config.condition_dim, last_activation=model_config.last_activation,
-        seed=train_config.seed + 2, name="stage2_generator")
+        condition_dim=model_config.condition_dim, num_residual=config.stage2.num_residual,
+        last_activation=model_config.last_activation, seed=train_config.seed + 2, name="stage2_generator")
     discriminator = StageIIDiscriminator(
         embedding_dim, image_size=image_size, discriminator_width=model_config.discriminator_width,
         condition_dim=model_config.condition_dim, joint_kernel_size=model_config.joint_kernel_size,

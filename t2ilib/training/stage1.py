@@ -222,7 +222,8 @@ def summarize(metrics: dict) -> str:
     baseline = metrics["fidelity_mismatched_captions"]
     per_attribute = ", ".join(f"{name} {fidelity[name]:.2f}" for name in ("shape", "colour", "position", "background"))
     margin = fidelity["mean"] - baseline["mean"]
-    lines.append(f"Shapes fidelity on {metrics['fidelity_samples']} test captions: {fidelity['mean']:.2f} ({per_attribute}).")
+    lines.append(f"Shapes fidelity of {metrics['fidelity_samples']} images for test captions: {fidelity['mean']:.2f} "
+                 f"({per_attribute}).")
     lines.append(f"Same images scored against mismatched captions: {baseline['mean']:.2f} "
                  f"(chance {metrics['fidelity_chance']['mean']:.2f}).")
     by_epoch = metrics.get("fidelity_by_epoch") or []

@@ -18,9 +18,14 @@ Memory (`memory_estimate`): at the official widths (gf 128, df 64), 256x256 and 
 the two Stage-II networks have 97,592,098 trainable parameters (+ 10,270,402 frozen Stage-I).
 Estimated training memory, float32 / mixed_float16: batch 16 -> 6.6 / 4.2 GiB, 24 -> 9.2 / 5.5,
 32 -> 11.7 / 6.8, 48 -> 16.8 / 9.3, 64 -> 21.9 / 11.9 GiB. Against 75% of a 15 GB Colab T4
-(11.25 GiB) the `colab` preset uses batch 24, which fits in float32 (this kit trains in
-float32); with mixed precision, 48 would fit. The `official` preset keeps the paper's 64
-(a 40 GB+ GPU).
+(11.25 GiB) float32 fits batch 24 only; the `colab` preset trains with mixed precision
+(`train.mixed_precision="auto"`, float16 on a GPU) at batch 48. The `official` preset keeps the
+paper's 64 in float32 (a 40 GB+ GPU).
+
+Judging a run: at the end `evaluate_stage2` scores the Stage-II images and the Stage-I images
+they refine on the same test captions and noise, and `summarize` says whether Stage-II kept
+the caption's attributes (a paired difference with its 95% interval). The collapse guard and
+the best checkpoint of the train section (`collapse_guard`, `best_metric`) watch Stage-II too.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from t2ilib.models.stackgan2 import StageIIDiscriminator, StageIIGenerator, buil
 from t2ilib.training import stage1
 from t2ilib.training.callbacks import HistoryCSV, LossCurves, SaveCheckpoint, ShapesFidelity, StackedSampleGrid
 from t2ilib.training.checkpoints import RunCheckpoint
+from t2ilib.training.guards import guard_callbacks
 from t2ilib.training.resume import fit_resumable, restore_start_step
 from t2ilib.viz import to_uint8
 
@@ -120,7 +126,8 @@ def _stage2_networks(config: RunConfig, embedding_dim: int):
                                        condition_dim=config.model.condition_dim, noise_dim=config.model.noise_dim)
     generator = StageIIGenerator(stage1_generator, embedding_dim, image_size=config.stage2.image_size,
                                  generator_width=config.stage2.generator_width,
-                                 condition_dim=config.model.condition_dim).build_for(batch_size=1)
+                                 condition_dim=config.model.condition_dim,
+                                 num_residual=config.stage2.num_residual).build_for(batch_size=1)
     discriminator = StageIIDiscriminator(embedding_dim, image_size=config.stage2.image_size,
                                          discriminator_width=config.stage2.discriminator_width,
                                          condition_dim=config.model.condition_dim).build_for(batch_size=1)
@@ -158,6 +165,29 @@ def activation_elements(image_size: int, generator_width: int, discriminator_wid
     return {"generator": int(g), "discriminator": int(d)}
 
 
+def expected_embedding_dim(text) -> int:
+    """The caption-embedding size a text section will give, known without loading the encoder
+    where the settings say it: Word2Vec's `word2vec_dim`, the width in a GloVe file name
+    (glove.6B.50d -> 50), 384 for MiniLM sentence-transformers models, 1,024 for char-CNN-RNN,
+    512 for the Universal Sentence Encoder; otherwise 768 (BERT-base). For `onehot` and
+    `tokenizer` the size comes from the data: pass `embedding_dim` to `memory_estimate`. Only
+    the first layer of each network depends on it (embedding -> conditioning code)."""
+    import re
+
+    if text.encoder == "word2vec":
+        return int(text.word2vec_dim)
+    if text.encoder == "glove":
+        match = re.search(r"(\d+)d\b", Path(text.glove_path).name)
+        return int(match.group(1)) if match else 50
+    if text.encoder == "sentence-transformers" and "minilm" in text.model_name.lower():
+        return 384
+    if text.encoder == "char-cnn-rnn":
+        return 1024
+    if text.encoder == "tfhub" and "universal-sentence-encoder" in text.hub_handle:
+        return 512
+    return 768
+
+
 def memory_estimate(config: RunConfig, batch_sizes=(16, 32, 64, 128), embedding_dim: int | None = None,
                     gpu_bytes: int = COLAB_GPU_BYTES) -> list[dict]:
     """Parameter counts and an estimate of training memory for each batch size.
@@ -174,11 +204,11 @@ def memory_estimate(config: RunConfig, batch_sizes=(16, 32, 64, 128), embedding_
                     that the backward pass creates.
     `fits` compares the total with `USABLE_FRACTION` of `gpu_bytes` (default: a 15 GB Colab
     T4). An estimate, not a measurement: cuDNN workspaces and the allocator add to it.
-    `embedding_dim` defaults to the configured Word2Vec size, or 768 (BERT) for
-    sentence-transformers.
+    `embedding_dim` defaults to `expected_embedding_dim(config.text)`; `train_stage2` passes
+    the real size of the cached embeddings.
     """
     if embedding_dim is None:
-        embedding_dim = config.text.word2vec_dim if config.text.encoder == "word2vec" else 768
+        embedding_dim = expected_embedding_dim(config.text)
 
     def count(variables):
         return sum(int(np.prod(variable.shape)) for variable in variables)
@@ -187,7 +217,8 @@ def memory_estimate(config: RunConfig, batch_sizes=(16, 32, 64, 128), embedding_
     trainable = count(generator.trainable_variables) + count(discriminator.trainable_variables)
     frozen = count(stage1_generator.variables)
     elements = activation_elements(config.stage2.image_size, config.stage2.generator_width,
-                                   config.stage2.discriminator_width, config.model.condition_dim)
+                                   config.stage2.discriminator_width, config.model.condition_dim,
+                                   config.stage2.num_residual)
     per_sample = elements["generator"] + 3 * elements["discriminator"]
     rows = []
     for batch_size in batch_sizes:
@@ -269,6 +300,9 @@ def train_stage2(config: RunConfig, run_dir, stage1_run_dir, verbose: int = 1, a
         rows, noise = stage1.evaluation_rows_and_noise(config, prepared)
         callbacks.append(ShapesFidelity(refined_images(gan.generator), embeddings[rows],
                                         prepared.attributes.loc[rows], noise))
+    # The collapse guard and the best checkpoint of the train section, as in Stage-I; the guard
+    # judges the refined images (the generator's first output).
+    callbacks += guard_callbacks(config, gan, run_dir, embeddings[sample_rows], stage1.sample_noise(config))
     saver = SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs, config.train.checkpoint_every_steps,
                            initial_step=start_step)  # also stops the run on NaN/Inf
     callbacks += [
@@ -297,7 +331,7 @@ def evaluate_stage2(generator, config: RunConfig, prepared, embeddings: np.ndarr
     if prepared.attributes is None:
         metrics["fidelity"] = metrics["stage1_fidelity"] = None
         return metrics
-    from t2ilib.metrics.fidelity import chance_fidelity, shapes_fidelity
+    from t2ilib.metrics.fidelity import chance_fidelity, compare_fidelity, shapes_fidelity
 
     rows, noise = stage1.evaluation_rows_and_noise(config, prepared)
     low, high = [], []
@@ -311,6 +345,7 @@ def evaluate_stage2(generator, config: RunConfig, prepared, embeddings: np.ndarr
     mismatched = truth.iloc[np.roll(rng.permutation(len(truth)), 1)].reset_index(drop=True)
     metrics["fidelity"] = shapes_fidelity(high, truth)
     metrics["stage1_fidelity"] = shapes_fidelity(low, truth)
+    metrics["stage2_minus_stage1"] = compare_fidelity(high, low, truth)  # paired: same captions, same noise
     metrics["fidelity_mismatched_captions"] = shapes_fidelity(high, mismatched)
     metrics["fidelity_chance"] = chance_fidelity()
     metrics["fidelity_samples"] = int(len(rows))
@@ -320,12 +355,16 @@ def evaluate_stage2(generator, config: RunConfig, prepared, embeddings: np.ndarr
 def summarize(metrics: dict) -> str:
     """Stage-I's summary of the Stage-II images, then how they compare with Stage-I's."""
     text = stage1.summarize(metrics)
-    if metrics.get("fidelity") and metrics.get("stage1_fidelity"):
+    paired = metrics.get("stage2_minus_stage1")
+    if metrics.get("fidelity") and metrics.get("stage1_fidelity") and paired:
         high, low = metrics["fidelity"]["mean"], metrics["stage1_fidelity"]["mean"]
-        verdict = ("is not worse than Stage-I on the caption's attributes" if high >= low
-                   else "LOSES attributes that Stage-I had right: train Stage-II longer")
-        text += (f"\nStage-II ({metrics['image_size']}px) {high:.2f} vs Stage-I ({metrics['stage1_image_size']}px) "
-                 f"{low:.2f} on the same captions and noise: Stage-II {verdict}.")
+        verdict = {"better": "Stage-II is better than Stage-I on the caption's attributes",
+                   "same within noise": "Stage-II keeps the caption's attributes as well as Stage-I, within noise",
+                   "worse": "Stage-II LOSES attributes that Stage-I had right: train Stage-II longer, or go back to "
+                            "its best checkpoint (fidelity by epoch in history.csv)"}[paired["verdict"]]
+        text += (f"\nStage-II ({metrics['image_size']}px) {high:.3f} vs Stage-I ({metrics['stage1_image_size']}px) "
+                 f"{low:.3f} on the same {paired['n']} captions and noise: difference {paired['difference']:+.3f}, "
+                 f"95% interval [{paired['low']:+.3f}, {paired['high']:+.3f}]. {verdict}.")
     return text
 
 
