@@ -144,7 +144,9 @@ checkpoint and freezes it, prepares the real images at the Stage-II size (cached
 it, then a random crop and flip per sample, as for Stage-I), reuses the Stage-I run's caption
 embeddings, and calls `model.fit` with the callbacks of Stage-I: a checkpoint, a sample grid
 and a row of `history.csv` after every epoch. A runtime reset loses nothing: run the notebook
-again and this cell resumes.
+again and this cell resumes. The guards of Stage-I watch Stage-II too: a collapse warning as
+soon as the refined images turn flat or identical for every caption, and `RUN_DIR/best/`, a copy
+of the epoch with the best shapes fidelity (`train.collapse_guard`, `train.best_metric`).
 """),
         code('''
 started = time.perf_counter()
@@ -184,8 +186,10 @@ display(Image(filename=str(RUN_DIR / "loss_curves.png")))
 
 On the shapes dataset `summarize` scores the Stage-II images of the test captions (at their
 full size) and compares them with the Stage-I images they refine (same captions, same noise):
-a good Stage-II keeps every attribute Stage-I got right. Flickr8k has no such ground truth:
-judge the grids, and use the evaluation notebook for FID and Inception Score.
+a good Stage-II keeps every attribute Stage-I got right. Because each Stage-II image is paired
+with its own Stage-I image, the comparison is a paired difference with a 95% interval
+(`metrics["stage2_minus_stage1"]`): "better", "same within noise" or "worse". Flickr8k has no
+such ground truth: judge the grids, and use the evaluation notebook for FID and Inception Score.
 """),
         code('''
 print(summarize(metrics))
