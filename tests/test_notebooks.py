@@ -229,6 +229,7 @@ def test_04_stackgan_stage2_runs(kernel_name, workspace):
     text = outputs_text(notebook)
     assert "Resuming" in text
     assert "26,290,080 trainable parameters (paper code: 26,290,080)" in text
+    assert "vs Stage-I (32px)" in text and "95% interval" in text  # the paired Stage-II/Stage-I verdict
     assert_ran_cleanly(notebook, seconds, workspace / "cwd04", min_images=4, max_seconds=180)
 
 
