@@ -148,3 +148,26 @@ def test_generate_from_a_run_directory(tiny_config, tmp_path):
     again = generate(run_dir, ["a red circle at the top on a black background", "a blue square"],
                      num_per_caption=3, seed=1)
     np.testing.assert_array_equal(images, again)
+
+
+def test_fidelity_is_measured_on_fidelity_samples_images_with_a_true_mismatched_baseline():
+    """A test split shorter than fidelity_samples is cycled with new noise; the mismatched
+    baseline never pairs a caption with itself, also among the repeats."""
+    from types import SimpleNamespace
+
+    from t2ilib.config import preset
+    from t2ilib.training.stage1 import evaluation_rows_and_noise, mismatched_attributes
+
+    captions = pd.DataFrame({"split": ["train"] * 5 + ["test"] * 7})
+    attributes = pd.DataFrame({"shape": [f"s{i}" for i in range(12)]})
+    prepared = SimpleNamespace(captions=captions, attributes=attributes,
+                               split=lambda name: captions[captions["split"] == name])
+    config = preset("tiny").replace(**{"train.fidelity_samples": 20})
+    rows, noise = evaluation_rows_and_noise(config, prepared)
+    assert len(rows) == len(noise) == 20
+    assert rows.tolist() == ([5, 6, 7, 8, 9, 10, 11] * 3)[:20]  # the test captions, in order, cycled
+    assert len(np.unique(noise, axis=0)) == 20  # each repeat draws new noise
+    mismatched = mismatched_attributes(prepared, rows, config.train.seed)
+    assert len(mismatched) == 20
+    assert (mismatched["shape"].to_numpy() != attributes.loc[rows, "shape"].to_numpy()).all()
+    assert set(mismatched["shape"]) == {f"s{i}" for i in range(5, 12)}  # partners are test captions

@@ -184,14 +184,13 @@ def evaluate_stage1(generator, config: RunConfig, prepared: PreparedData, embedd
     from t2ilib.viz import to_uint8
 
     rows, noise = evaluation_rows_and_noise(config, prepared)
-    rng = np.random.default_rng(config.train.seed + 778)
     images = []
     for start in range(0, len(rows), 64):
         batch, _, _ = generator(embeddings[rows[start:start + 64]], noise[start:start + 64], training=False)
         images.append(to_uint8(keras.ops.convert_to_numpy(batch)))
     images = np.concatenate(images)
     truth = prepared.attributes.loc[rows].reset_index(drop=True)
-    mismatched = truth.iloc[np.roll(rng.permutation(len(truth)), 1)].reset_index(drop=True)
+    mismatched = mismatched_attributes(prepared, rows, config.train.seed)
     metrics["fidelity"] = shapes_fidelity(images, truth)
     metrics["fidelity_mismatched_captions"] = shapes_fidelity(images, mismatched)
     metrics["fidelity_chance"] = chance_fidelity()
@@ -209,6 +208,16 @@ def evaluation_rows_and_noise(config: RunConfig, prepared: PreparedData):
     rows = np.resize(test.index.to_numpy(), config.train.fidelity_samples)  # cycles through short splits
     rng = np.random.default_rng(config.train.seed + 777)
     return rows, rng.standard_normal((len(rows), config.model.noise_dim)).astype(np.float32)
+
+
+def mismatched_attributes(prepared: PreparedData, rows: np.ndarray, seed: int):
+    """The attributes of another test caption for each of `rows` (the baseline "same images,
+    wrong captions"): the distinct captions are shuffled in a cycle, so no caption is paired
+    with itself, also when `rows` repeats captions (`evaluation_rows_and_noise`)."""
+    distinct = np.unique(rows)
+    order = np.random.default_rng(seed + 778).permutation(len(distinct))
+    partner = dict(zip(distinct[order], distinct[np.roll(order, 1)]))
+    return prepared.attributes.loc[[partner[row] for row in rows]].reset_index(drop=True)
 
 
 def summarize(metrics: dict) -> str:

@@ -341,8 +341,7 @@ def evaluate_stage2(generator, config: RunConfig, prepared, embeddings: np.ndarr
         low.append(to_uint8(keras.ops.convert_to_numpy(first)))
     high, low = np.concatenate(high), np.concatenate(low)
     truth = prepared.attributes.loc[rows].reset_index(drop=True)
-    rng = np.random.default_rng(config.train.seed + 778)
-    mismatched = truth.iloc[np.roll(rng.permutation(len(truth)), 1)].reset_index(drop=True)
+    mismatched = stage1.mismatched_attributes(prepared, rows, config.train.seed)
     metrics["fidelity"] = shapes_fidelity(high, truth)
     metrics["stage1_fidelity"] = shapes_fidelity(low, truth)
     metrics["stage2_minus_stage1"] = compare_fidelity(high, low, truth)  # paired: same captions, same noise
