@@ -26,6 +26,10 @@ EXECUTED = ["01_data_splits.ipynb", "02_text_embeddings.ipynb", "03_stackgan_sta
             "05_glove_vae.ipynb", "06_xception_baseline.ipynb", "07_comparisons.ipynb",
             "08_evaluation.ipynb"]  # add new ones here
 CELL_TIMEOUT_S = 300
+# Smoke mode must finish, not run a real-size training (hours): a hang guard, not a speed test.
+# Smoke runs take 20-100 s each on a 2-core CPU (printed with -s, and in --durations); under
+# two xdist workers and a busy machine one took 183 s, so the limit leaves room for load.
+SMOKE_LIMIT_SECONDS = 600
 KERNEL_NAME = "python3"
 
 
@@ -159,7 +163,7 @@ def test_01_data_splits_runs(kernel_name, workspace):
     text = outputs_text(notebook)
     assert "200 captions of 40 images" in text  # tiny preset: 40 shapes images
     assert "dropped 1 caption(s) of 1 key(s) whose image name ends in '.jpg.<n>'" in text  # the .jpg.1 example
-    assert_ran_cleanly(notebook, seconds, workspace / "cwd01", min_images=1, max_seconds=120)
+    assert_ran_cleanly(notebook, seconds, workspace / "cwd01", min_images=1, max_seconds=SMOKE_LIMIT_SECONDS)
 
 
 @pytest.mark.slow
@@ -186,7 +190,7 @@ def test_02_text_embeddings_runs(kernel_name, workspace):
     assert "recall@1" in text and "median_rank" in text
     assert "Skipped: TF-Hub models need a download" in text and "Skipped: no CHAR_CNN_RNN_DIR" in text
     assert count_images(notebook) >= 2  # the similarity histograms and the 2-D projection
-    assert seconds < 120
+    assert seconds < SMOKE_LIMIT_SECONDS
 
 
 @pytest.mark.slow
@@ -200,7 +204,7 @@ def test_03_stackgan_stage1_runs(kernel_name, workspace):
     assert "Resuming" in text  # the resume cell continued the run instead of starting over
     assert "10,301,248 trainable parameters (paper code" in text
     assert count_images(notebook) >= 3
-    assert seconds < 120
+    assert seconds < SMOKE_LIMIT_SECONDS
 
 
 @pytest.mark.slow
@@ -215,7 +219,7 @@ def test_05_glove_vae_runs(kernel_name, workspace):
     assert {"mse", "psnr", "ssim", "output_spread", "collapsed", "fidelity"} <= set(columns)
     assert not any("accuracy" in column for column in columns)
     assert "COLLAPSED" in outputs_text(notebook)  # the report's models are detected as collapsed
-    assert seconds < 180
+    assert seconds < SMOKE_LIMIT_SECONDS
 
 
 @pytest.mark.slow
@@ -230,7 +234,7 @@ def test_04_stackgan_stage2_runs(kernel_name, workspace):
     assert "Resuming" in text
     assert "26,290,080 trainable parameters (paper code: 26,290,080)" in text
     assert "vs Stage-I (32px)" in text and "95% interval" in text  # the paired Stage-II/Stage-I verdict
-    assert_ran_cleanly(notebook, seconds, workspace / "cwd04", min_images=4, max_seconds=180)
+    assert_ran_cleanly(notebook, seconds, workspace / "cwd04", min_images=4, max_seconds=SMOKE_LIMIT_SECONDS)
 
 
 @pytest.mark.slow
@@ -251,7 +255,7 @@ def test_06_xception_baseline_runs(kernel_name, workspace):
     assert summary["mapper"]["chance@1"] > 0 and len(summary["table"]) == 4  # strict JSON: no NaN
     text = outputs_text(notebook)
     assert "recall@1" in text and "random projections" in text
-    assert_ran_cleanly(notebook, seconds, workspace / "cwd06", min_images=3, max_seconds=180)
+    assert_ran_cleanly(notebook, seconds, workspace / "cwd06", min_images=3, max_seconds=SMOKE_LIMIT_SECONDS)
 
 
 @pytest.mark.slow
@@ -264,7 +268,7 @@ def test_07_comparisons_runs(kernel_name, workspace):
     for name in ("comparisons/epochs.png", "curves/epochs.png", "results.csv", "results.md"):
         assert (sweep_dir / name).is_file(), name
     assert "collapsed" in outputs_text(notebook)  # the results table is shown
-    assert_ran_cleanly(notebook, seconds, workspace / "cwd07", min_images=2, max_seconds=120)
+    assert_ran_cleanly(notebook, seconds, workspace / "cwd07", min_images=2, max_seconds=SMOKE_LIMIT_SECONDS)
 
 
 @pytest.mark.slow
@@ -297,4 +301,4 @@ def test_08_evaluation_runs(kernel_name, workspace):
     text = outputs_text(notebook)
     assert "fid = " in text and "N=6" in text and "weights=None" in text
     assert "only show that the pipeline runs" in text  # random-weight numbers are labelled as such
-    assert_ran_cleanly(notebook, seconds, workspace / "cwd08", min_images=1, max_seconds=120)
+    assert_ran_cleanly(notebook, seconds, workspace / "cwd08", min_images=1, max_seconds=SMOKE_LIMIT_SECONDS)
