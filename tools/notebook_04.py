@@ -213,7 +213,11 @@ display(Image(filename=str(path)))
 The smoke run (tiny widths, a 32×32 Stage-I of two epochs, a 128×128 Stage-II of two epochs
 of two batches) only shows that the pipeline works end to end: both stages draw flat gray or
 noise, and the fidelity numbers sit at or below chance, for Stage-II as for Stage-I.
-The paper trained Stage-II for 600 epochs on top of a 600-epoch Stage-I. On Flickr8k, expect
+On the CPU with the `quickstart` preset (a 40-epoch 32×32 Stage-I, Stage-II at 128×128) the
+kit measured Stage-II at 0.429 against Stage-I's 0.440 after 10 epochs (paired difference −0.010,
+95% interval [−0.043, +0.023]) and 0.460 against 0.440 after 20 (+0.021, [−0.017, +0.058]): the
+refinement keeps the caption's attributes, within noise, and colours improve (0.16 → 0.35) while
+positions wobble. The paper trained Stage-II for 600 epochs on top of a 600-epoch Stage-I. On Flickr8k, expect
 Stage-II to be slower per epoch than Stage-I; give it many sessions, and compare grids of the
 same fixed captions as it goes.
 """),
