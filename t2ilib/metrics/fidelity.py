@@ -126,15 +126,8 @@ def predict_attributes(images) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(ATTRIBUTES))
 
 
-def shapes_fidelity(images, attributes) -> dict:
-    """Accuracy of each attribute of `images` against the true `attributes`.
-
-    `attributes`: a DataFrame (e.g. from `t2ilib.data.shapes.read_attributes`, rows in the
-    same order as the images) or a list of dicts, with columns shape, colour, position,
-    background. Returns {"shape", "colour", "position", "background", "mean": floats,
-    "n": int}. Compare with `chance_fidelity()`.
-    """
-    images = _check_images(images)
+def _truth_table(attributes) -> pd.DataFrame:
+    """The true attributes as a DataFrame with the four attribute columns (or a clear error)."""
     truth = pd.DataFrame(list(attributes)) if isinstance(attributes, (list, tuple)) else attributes
     if not isinstance(truth, pd.DataFrame):
         raise ValueError("attributes must be a DataFrame or a list of dicts.")
@@ -144,6 +137,25 @@ def shapes_fidelity(images, attributes) -> dict:
             f"attributes has no column(s) {missing}; it needs {list(ATTRIBUTES)} "
             "(read_attributes(root) gives such a table)."
         )
+    return truth
+
+
+def _hits(images: np.ndarray, truth: pd.DataFrame) -> dict:
+    """{attribute: (N,) bool array}: does each image show the attribute of its truth row?"""
+    predicted = predict_attributes(images)
+    return {name: predicted[name].to_numpy() == truth[name].astype(str).to_numpy() for name in ATTRIBUTES}
+
+
+def shapes_fidelity(images, attributes) -> dict:
+    """Accuracy of each attribute of `images` against the true `attributes`.
+
+    `attributes`: a DataFrame (e.g. from `t2ilib.data.shapes.read_attributes`, rows in the
+    same order as the images) or a list of dicts, with columns shape, colour, position,
+    background. Returns {"shape", "colour", "position", "background", "mean": floats,
+    "n": int}. Compare with `chance_fidelity()`.
+    """
+    images = _check_images(images)
+    truth = _truth_table(attributes)
     if len(truth) != len(images):
         raise ValueError(
             f"{len(images)} images but {len(truth)} attribute rows: give one row per image, "
@@ -151,21 +163,10 @@ def shapes_fidelity(images, attributes) -> dict:
         )
     if len(images) == 0:
         raise ValueError("No images to score.")
-    predicted = predict_attributes(images)
-    scores = {
-        name: float(np.mean(predicted[name].to_numpy() == truth[name].astype(str).to_numpy()))
-        for name in ATTRIBUTES
-    }
+    scores = {name: float(np.mean(hits)) for name, hits in _hits(images, truth).items()}
     scores["mean"] = float(np.mean([scores[name] for name in ATTRIBUTES]))
     scores["n"] = int(len(images))
     return scores
-
-
-def _correct(images, truth: pd.DataFrame) -> np.ndarray:
-    """(N,) fraction of the four attributes each image shows correctly."""
-    predicted = predict_attributes(images)
-    hits = [predicted[name].to_numpy() == truth[name].astype(str).to_numpy() for name in ATTRIBUTES]
-    return np.mean(hits, axis=0)
 
 
 def compare_fidelity(images, reference_images, attributes) -> dict:
@@ -179,13 +180,17 @@ def compare_fidelity(images, reference_images, attributes) -> dict:
     above 0, "worse" when it is all below 0.
     """
     images, reference_images = _check_images(images), _check_images(reference_images)
-    truth = pd.DataFrame(list(attributes)) if isinstance(attributes, (list, tuple)) else attributes
+    truth = _truth_table(attributes)
     if not (len(images) == len(reference_images) == len(truth)):
         raise ValueError(f"compare_fidelity needs one image of each set per attribute row; got {len(images)}, "
                          f"{len(reference_images)} and {len(truth)} rows.")
     if len(images) < 2:
         raise ValueError("compare_fidelity needs at least 2 pairs for a standard error.")
-    differences = _correct(images, truth) - _correct(reference_images, truth)
+
+    def per_image(hits: dict) -> np.ndarray:  # fraction of the four attributes right, per image
+        return np.mean(list(hits.values()), axis=0)
+
+    differences = per_image(_hits(images, truth)) - per_image(_hits(reference_images, truth))
     mean = float(differences.mean())
     stderr = float(differences.std(ddof=1) / np.sqrt(len(differences)))
     low, high = mean - 1.96 * stderr, mean + 1.96 * stderr

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import keras
@@ -172,8 +173,6 @@ def expected_embedding_dim(text) -> int:
     512 for the Universal Sentence Encoder; otherwise 768 (BERT-base). For `onehot` and
     `tokenizer` the size comes from the data: pass `embedding_dim` to `memory_estimate`. Only
     the first layer of each network depends on it (embedding -> conditioning code)."""
-    import re
-
     if text.encoder == "word2vec":
         return int(text.word2vec_dim)
     if text.encoder == "glove":
