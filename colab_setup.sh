@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Set up t2ilib in a Colab runtime (run from the repository root, once per runtime):
 #
-#   bash colab_setup.sh [--data-dir DIR] [--flickr8k] [--glove]
+#   bash colab_setup.sh [--data-dir DIR] [--flickr8k] [--glove] [--nltk]
 #
 #   --data-dir DIR  data folder, the config's data.data_dir
 #                   (default: /content/drive/MyDrive/t2ilib/data, so it survives runtime resets)
 #   --flickr8k      download, unpack and verify Flickr8k into DIR/Flickr8k (skipped when already there)
 #   --glove         download glove.6B (822 MB, once) and extract glove.6B.50d.txt into DIR
+#   --nltk          fetch NLTK's wordnet and stopwords corpora (the tokenizer's lemmas)
+#   T2ILIB_SETUP_DRY_RUN=1 bash colab_setup.sh ...   checks, and prints what it would install
+#                   and download without doing it
 #
 # Colab ships TensorFlow and Keras built for its GPU. Everything below is installed against a
 # constraints file that pins the versions Colab already has, so pip can add packages but never
@@ -16,9 +19,20 @@ set -euo pipefail
 DATA_DIR="/content/drive/MyDrive/t2ilib/data"
 GET_FLICKR8K=0
 GET_GLOVE=0
+GET_NLTK=0
+DRY_RUN="${T2ILIB_SETUP_DRY_RUN:-0}"
 
 usage() {
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+# Every step that installs or downloads goes through `run`: in a dry run it is printed, not run.
+run() {
+    if [[ "$DRY_RUN" == 1 ]]; then
+        echo "   [dry run] would run: $*"
+    else
+        "$@"
+    fi
 }
 
 while [[ $# -gt 0 ]]; do
@@ -38,6 +52,10 @@ while [[ $# -gt 0 ]]; do
             ;;
         --glove)
             GET_GLOVE=1
+            shift
+            ;;
+        --nltk)
+            GET_NLTK=1
             shift
             ;;
         -h | --help)
@@ -85,7 +103,7 @@ sed 's/^/     /' "$CONSTRAINTS"
 
 # 2. What Colab lacks. tensorflow-hub 0.16 imports pkg_resources, which setuptools 81 removed.
 echo "== pip install (constrained)"
-"$PYTHON" -m pip install --quiet --constraint "$CONSTRAINTS" \
+run "$PYTHON" -m pip install --quiet --constraint "$CONSTRAINTS" \
     "tensorflow-hub>=0.16" \
     "setuptools<81" \
     "sentence-transformers" \
@@ -95,7 +113,7 @@ echo "   installed: tensorflow-hub, setuptools<81, sentence-transformers, gensim
 # tensorflow-text must match TensorFlow's major.minor exactly. It is released some weeks after
 # TensorFlow, so a brand-new Colab image may have none yet: warn and go on (only TF-Hub text
 # models need it; the notebooks' encoders do not).
-if "$PYTHON" -m pip install --quiet --constraint "$CONSTRAINTS" "tensorflow-text==${TF_MINOR}.*"; then
+if run "$PYTHON" -m pip install --quiet --constraint "$CONSTRAINTS" "tensorflow-text==${TF_MINOR}.*"; then
     echo "   installed: tensorflow-text==${TF_MINOR}.*"
 else
     echo "   warning: no tensorflow-text ${TF_MINOR}.* could be installed next to TensorFlow $TF_VERSION;"
@@ -103,7 +121,7 @@ else
 fi
 
 # 3. The kit itself, editable, without letting pip touch any dependency.
-"$PYTHON" -m pip install --quiet --no-deps -e .
+run "$PYTHON" -m pip install --quiet --no-deps -e .
 echo "   installed: t2ilib (editable, --no-deps) from $REPO_DIR"
 
 AFTER="$(tf_version)"
@@ -121,11 +139,15 @@ echo "== data folder: $DATA_DIR"
 if [[ "$GET_FLICKR8K" == 1 ]]; then
     echo "== Flickr8k"
     # FLICKR8K_BASE_URL (optional) points at another copy of the two zips, e.g. a file:// folder.
-    "$PYTHON" data_prep/flickr8k.py --dest "$DATA_DIR" ${FLICKR8K_BASE_URL:+--base-url "$FLICKR8K_BASE_URL"}
+    run "$PYTHON" data_prep/flickr8k.py --dest "$DATA_DIR" ${FLICKR8K_BASE_URL:+--base-url "$FLICKR8K_BASE_URL"}
 fi
 if [[ "$GET_GLOVE" == 1 ]]; then
     echo "== GloVe"
     # GLOVE_URL (optional) points at another copy of glove.6B.zip, e.g. a file:// path.
-    "$PYTHON" data_prep/glove.py --dest "$DATA_DIR" ${GLOVE_URL:+--url "$GLOVE_URL"}
+    run "$PYTHON" data_prep/glove.py --dest "$DATA_DIR" ${GLOVE_URL:+--url "$GLOVE_URL"}
+fi
+if [[ "$GET_NLTK" == 1 ]]; then
+    echo "== NLTK corpora"
+    run "$PYTHON" -m nltk.downloader -q wordnet stopwords
 fi
 echo "== done. Use data.data_dir = $DATA_DIR in your config (the notebooks do)."

@@ -29,6 +29,18 @@ PRECISIONS = ("off", "auto", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "tpu")
 
 
+def allow_gpu_memory_growth() -> None:
+    """Let TensorFlow take GPU memory as it needs it instead of all of it at start-up, so that a
+    torch text encoder (BERT) can share the GPU in the same Colab process. No effect on a CPU,
+    and none once TensorFlow has already initialised the GPU (call it first: the notebooks'
+    setup cell does, through t2ilib.colab.notebook_setup)."""
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # the GPU is already initialised: too late, and harmless
+            pass
+
+
 def resolve_precision(name: str) -> str:
     """The Keras dtype-policy name for a `mixed_precision` setting ("float32" for off)."""
     if name not in PRECISIONS:

@@ -145,6 +145,18 @@ def default_sweep(base: RunConfig) -> SweepSpec:
     return SweepSpec(base, factors, baseline=dict(REPORT_BASELINE))
 
 
+def estimated_epochs(spec: SweepSpec) -> int:
+    """Epochs a sweep trains from scratch: variants that differ only in epochs continue one another
+    (see `_warm_start`), so each such chain costs its longest member. With a measured epochs/hour
+    this is the sweep's cost, to print before it starts."""
+    longest = {}
+    for variant in spec.variants():
+        config = variant.config(spec.base)
+        chain = tuple(sorted((key, _format(value)) for key, value in variant.values.items() if key != "epochs"))
+        longest[chain] = max(longest.get(chain, 0), config.train.epochs)
+    return sum(longest.values())
+
+
 def is_finished(run_dir, epochs: int) -> bool:
     """metrics.json is there and says the run reached `epochs`."""
     path = Path(run_dir) / "metrics.json"

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from t2ilib.config import preset
-from t2ilib.sweeps import REPORT_FACTORS, SweepSpec, default_sweep, markdown_table, run_sweep
+from t2ilib.sweeps import REPORT_FACTORS, SweepSpec, default_sweep, estimated_epochs, markdown_table, run_sweep
 
 
 def test_the_default_flickr8k_sweep_is_the_reports_one_at_a_time_grid():
@@ -27,6 +27,20 @@ def test_the_default_flickr8k_sweep_is_the_reports_one_at_a_time_grid():
     assert [variant.values["epochs"] for variant in variants] == sorted(v.values["epochs"] for v in variants)
     config = spec.variants_of("optimizer")[0].config(spec.base)
     assert config.train.optimizer == "adadelta" and config.train.batch_size == 128
+
+
+def test_the_cost_estimate_counts_chains_of_epoch_variants_once():
+    # The report's grid: 13 variants that change one other factor, 490 epochs each, plus the
+    # baseline's epochs chain 0/390/480/490, which is one run continued (490 epochs once).
+    report = default_sweep(preset("colab"))
+    assert len(report.variants()) == 17 and estimated_epochs(report) == 14 * 490
+    # Notebook 07's one-session default: three activations at 5 epochs each.
+    session = SweepSpec(preset("colab").replace(**{"train.epochs": 5}),
+                        {"last_activation": ["relu", "selu", "leaky_relu"]})
+    assert len(session.variants()) == 3 and estimated_epochs(session) == 15
+    # Epoch variants of one setting: the longest alone is trained from scratch.
+    chain = SweepSpec(preset("tiny"), {"epochs": [0, 1, 3]}, baseline={"epochs": 3})
+    assert estimated_epochs(chain) == 3
 
 
 def test_grid_mode_and_bad_factors():
