@@ -40,10 +40,11 @@ def on_drive(path, drive_dir):
     return os.path.join(os.fspath(drive_dir), text)
 
 
-def setup_flags(dataset: str | None, glove: bool = False) -> list[str]:
-    """colab_setup.sh's options for what a notebook needs: Flickr8k when the dataset is "flickr8k"."""
+def setup_flags(dataset: str | None, glove: bool = False, nltk: bool = False) -> list[str]:
+    """colab_setup.sh's options for what a notebook needs: Flickr8k when the dataset is "flickr8k",
+    GloVe and NLTK's corpora when asked."""
     flags = ["--flickr8k"] if dataset == "flickr8k" else []
-    return flags + (["--glove"] if glove else [])
+    return flags + (["--glove"] if glove else []) + (["--nltk"] if nltk else [])
 
 
 def run_setup_script(data_dir, flags=(), script: Path = SETUP_SCRIPT) -> None:
@@ -65,12 +66,13 @@ def run_setup_script(data_dir, flags=(), script: Path = SETUP_SCRIPT) -> None:
 
 
 def notebook_setup(in_colab: bool, drive_dir: str | None = None, dataset: str | None = None, glove: bool = False,
-                   **paths) -> dict:
+                   nltk: bool = False, **paths) -> dict:
     """The setup cell's second half. `paths` are the notebook's path settings by name
     (DATA_DIR=..., RUN_DIR=...); returns them as the notebook should use them.
 
     In Colab: relative paths are placed under `drive_dir`, colab_setup.sh runs (with
-    `--flickr8k` when `dataset == "flickr8k"`, `--glove` when asked), and GPU memory growth is
+    `--flickr8k` when `dataset == "flickr8k"`; `--glove` when `glove` is set and the placed
+    GLOVE_PATH does not exist yet; `--nltk` when `nltk` is set), and GPU memory growth is
     switched on. Elsewhere: paths unchanged, nothing installed, GPU memory growth on."""
     if in_colab and not drive_dir:
         raise ValueError("In Colab, DRIVE_DIR (first cell) must name a folder on Google Drive, "
@@ -79,7 +81,8 @@ def notebook_setup(in_colab: bool, drive_dir: str | None = None, dataset: str | 
     if in_colab:
         os.makedirs(drive_dir, exist_ok=True)
         data_dir = placed.get("DATA_DIR") or on_drive("data", drive_dir)
-        run_setup_script(data_dir, setup_flags(dataset, glove))
+        glove = glove and not os.path.isfile(placed.get("GLOVE_PATH") or os.path.join(data_dir, "glove.6B.50d.txt"))
+        run_setup_script(data_dir, setup_flags(dataset, glove, nltk))
 
     from t2ilib.acceleration import allow_gpu_memory_growth  # first TensorFlow import of the notebook
 

@@ -155,7 +155,8 @@ def inject_parameters(notebook, parameters: dict) -> None:
 def execute(name: str, kernel: str, colab: Colab, in_colab: bool = True, cells: int | None = None,
             **parameters) -> tuple[float, object]:
     """Run notebook `name` (its first `cells` cells, or all) with `parameters` injected, inside the
-    simulated Colab; return (seconds, executed notebook). Raises on any error."""
+    simulated Colab (or, with in_colab=False, as Jupyter on a laptop runs it: in notebooks/ of this
+    checkout); return (seconds, executed notebook). Raises on any error."""
     from nbclient import NotebookClient
 
     notebook = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
@@ -176,8 +177,9 @@ def execute(name: str, kernel: str, colab: Colab, in_colab: bool = True, cells: 
     os.environ.update(environment)  # the kernel inherits this process's environment
     os.environ.pop("PYTHONPATH", None)  # the kit must come from KIT_SOURCE, as in Colab
     try:
+        working_dir = colab.content if in_colab else NOTEBOOK_DIR
         client = NotebookClient(notebook, kernel_name=kernel, timeout=CELL_TIMEOUT_S,
-                                resources={"metadata": {"path": str(colab.content)}})
+                                resources={"metadata": {"path": str(working_dir)}})
         started = time.perf_counter()
         client.execute()
         seconds = time.perf_counter() - started
@@ -296,7 +298,7 @@ def test_04_stackgan_stage2_runs(kernel_name, colab):
     assert "26,290,080 trainable parameters (paper code: 26,290,080)" in text
     assert "vs Stage-I (32px)" in text and "95% interval" in text  # the paired Stage-II/Stage-I verdict
     assert "def train_step(self, data)" in text
-    assert_ran_cleanly(notebook, seconds, colab, min_images=4)
+    assert_ran_cleanly(notebook, seconds, colab, min_images=3)
 
 
 @pytest.mark.slow
@@ -356,10 +358,12 @@ def test_07_comparisons_runs(kernel_name, colab):
 def test_07_refuses_a_sweep_longer_than_max_hours(kernel_name, colab, tmp_path):
     from nbclient.exceptions import CellExecutionError
 
-    with pytest.raises(CellExecutionError, match="MAX_HOURS"):
+    before = sorted(NOTEBOOK_DIR.iterdir())
+    with pytest.raises(CellExecutionError, match="MAX_HOURS") as error:  # outside Colab, as Jupyter on a laptop
         execute("07_comparisons.ipynb", kernel_name, colab, in_colab=False, SWEEP="report", PRESET="colab",
                 DATASET="flickr8k", DATA_DIR=str(tmp_path / "data"), SWEEP_DIR=str(tmp_path / "sweep"))
-    assert not (tmp_path / "sweep").exists()  # nothing started
+    assert "needs about 1143 GPU hours (6860 epochs at 6/hour)" in str(error.value)  # the report's grid: 14 x 490 epochs
+    assert not (tmp_path / "sweep").exists() and sorted(NOTEBOOK_DIR.iterdir()) == before  # nothing started or written
 
 
 @pytest.mark.slow
