@@ -265,7 +265,7 @@ def test_02_text_embeddings_runs(kernel_name, colab):
     assert re.search(r"vocabulary: \d+ words from 160 training captions", text)
     assert "recall@1" in text and "median_rank" in text
     assert "Skipped: USE_TFHUB is False" in text and "Skipped: no CHAR_CNN_RNN_DIR" in text
-    assert "--glove" in text  # no GloVe file on the Drive yet: the setup cell asked colab_setup.sh for it
+    assert "data_prep/glove.py --dest" in text  # no GloVe file on the Drive yet: the setup cell asked colab_setup.sh for it
     assert_ran_cleanly(notebook, seconds, colab, min_images=2)  # the similarity histograms and the 2-D projection
 
 
@@ -406,7 +406,7 @@ def test_the_session_kept_everything_on_the_drive(colab):
     assert sorted(path.name for path in runs.iterdir()) == [
         "glove_vae", "stage1_colab", "stage1_colab_xception", "stage2_colab", "sweep", "xception_baseline"]
     assert (runs / "stage1_colab" / "evaluation.json").is_file()  # notebook 08 scored notebook 03's run
-    assert (colab.drive / "data" / "prepared" / "shapes" / "splits" / "captions.csv").is_file()
+    assert list((colab.drive / "data" / "prepared").glob("shapes-*/splits/captions.csv"))
     assert not list(colab.content.iterdir())
 
 
