@@ -22,7 +22,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from t2ilib.acceleration import make_strategy
+from t2ilib.acceleration import allow_gpu_memory_growth, make_strategy
 from t2ilib.config import RunConfig
 from t2ilib.data.pipeline import make_gan_dataset
 from t2ilib.data.prepare import PreparedData, fixed_sample_rows, prepare_data
@@ -41,19 +41,6 @@ RESUMABLE_CHANGES = {("train", "epochs"), ("train", "checkpoint_every_epochs"), 
                      ("train", "fidelity_samples"), ("data", "data_dir"), ("train", "checkpoint_every_steps"),
                      ("train", "jit_compile"), ("train", "collapse_guard"), ("train", "stop_on_collapse"),
                      ("train", "best_metric")}
-
-
-def allow_gpu_memory_growth() -> None:
-    """Let TensorFlow take GPU memory as it needs it instead of all of it at start-up, so that a
-    torch text encoder (BERT) can share the GPU in the same Colab process. No effect on a CPU,
-    and none once TensorFlow has already initialised the GPU."""
-    import tensorflow as tf
-
-    for gpu in tf.config.list_physical_devices("GPU"):
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:  # the GPU is already initialised: too late, and harmless
-            pass
 
 
 def embed_all_captions(config: RunConfig, prepared: PreparedData):

@@ -38,6 +38,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from t2ilib.acceleration import allow_gpu_memory_growth
 from t2ilib.config import RunConfig
 from t2ilib.data.pipeline import make_gan_dataset
 from t2ilib.data.prepare import fixed_sample_rows, prepare_data
@@ -264,7 +265,7 @@ def train_stage2(config: RunConfig, run_dir, stage1_run_dir, verbose: int = 1, a
     Returns the metrics dictionary that is also written to `run_dir/metrics.json`.
     """
     run_dir = Path(run_dir)
-    stage1.allow_gpu_memory_growth()
+    allow_gpu_memory_growth()
     config = stage2_run_config(config, stage1_run_dir)
     check_stage2_config(run_dir, config, allow_config_change)
     settings = config.stage2
