@@ -26,6 +26,10 @@ from pathlib import Path
 class DataConfig:
     dataset: str = "shapes"  # "shapes" (built-in, generated) or a path to a Flickr8k-format folder
     data_dir: str = "t2ilib_data"  # where generated datasets, splits, caches and embeddings go
+    # Rebuildable caches (data_dir/prepared/: image caches, caption embeddings, Word2Vec, features, splits) go to
+    # cache_dir/prepared/ instead when set, e.g. the Colab VM's local disk while data_dir is on Drive
+    # ("": inside data_dir). Everything there is rebuilt, identically, when it is missing.
+    cache_dir: str = ""
     split_rule: str = "reports"  # "reports": captions #1-#4 train, #0 -> 90% validation / 10% test; "official": image lists
     image_size: int = 64  # size the generator produces (Stage-I: 64)
     shapes_num_images: int = 600  # size of the built-in dataset
