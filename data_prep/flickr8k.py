@@ -299,7 +299,7 @@ def prepare_flickr8k(dest, base_url: str = BASE_URL, keep_zips: bool = False, lo
         kept = downloads / name
         zip_path = kept if kept.is_file() else download(base_url + name, work / "downloads" / name)
         fresh = zip_path != kept
-        advice = (f"The damaged download was deleted: run the same command again to download it afresh."
+        advice = ("The damaged download was deleted: run the same command again to download it afresh."
                   if fresh else f"Delete {zip_path} and run again to download it afresh.")
         advice += (" If it happens again, the copy at the source is not the release the kit knows; for a copy of "
                    "your own, pass --checksums DIR with its SHA256SUMS and MD5SUMS.")
