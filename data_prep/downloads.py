@@ -3,11 +3,19 @@
 `download(url, target)` resumes an interrupted download (`target.part`, HTTP Range) and
 skips a finished file; `extract_zip(zip_path, folder)` unpacks safely (no path outside
 `folder`, no macOS junk). file:// URLs work too, which is how the tests run them offline.
+
+Checksums: `read_sums` reads `sha256sum`/`md5sum` files; `check_file` compares a file with
+the sums it is known by and raises `ChecksumMismatch` (file, expected, got, what to do);
+`record_sum` writes a sum the kit did not know (trust on first use) so that every later use
+of that file is checked against it. `local_work_dir()` is the runtime's local disk, where
+downloads and unpacking happen before anything is moved to a (slow, metered) Drive folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +23,85 @@ import zipfile
 from pathlib import Path
 
 CHUNK_BYTES = 1 << 20
+LOCAL_DIR_VARIABLE = "T2ILIB_LOCAL_DIR"  # where downloads are unpacked first (default: /content/t2ilib_local on Colab)
+COLAB_LOCAL_DIR = "/content/t2ilib_local"
+
+
+def local_work_dir(setting=None) -> Path:
+    """The runtime's local disk for downloads and unpacking: `setting` if given, else
+    $T2ILIB_LOCAL_DIR, else /content/t2ilib_local on Colab (where /content is the VM's own disk),
+    else a new temporary folder."""
+    chosen = setting or os.environ.get(LOCAL_DIR_VARIABLE)
+    if chosen:
+        folder = Path(chosen).expanduser()
+    elif Path("/content").is_dir() and os.access("/content", os.W_OK):
+        folder = Path(COLAB_LOCAL_DIR)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="t2ilib-local-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+# ---------------------------------------------------------------------------------------
+# Checksums
+# ---------------------------------------------------------------------------------------
+class ChecksumMismatch(RuntimeError):
+    """A file's checksum differs from the one it is known (or was first seen) by."""
+
+
+def file_digest(path, algorithm: str = "sha256") -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as file:
+        while chunk := file.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_sums(path) -> dict[str, str]:
+    """{file name: hex digest} from a `sha256sum`/`md5sum` file ("<hex>  <name>" per line); {} if absent."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    sums = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or not all(c in "0123456789abcdefABCDEF" for c in parts[0]):
+            raise ValueError(f"{path}, line {number}: expected '<hex digest>  <file name>', got {line!r}.")
+        sums[parts[1].strip().lstrip("*")] = parts[0].lower()
+    return sums
+
+
+def record_sum(path, name: str, digest: str) -> None:
+    """Add or replace `name`'s line in the sums file `path` (kept sorted by name)."""
+    path = Path(path)
+    sums = read_sums(path)
+    sums[name] = digest
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".part")
+    temporary.write_text("".join(f"{value}  {key}\n" for key, value in sorted(sums.items())))
+    os.replace(temporary, path)
+
+
+def check_file(path, known: dict[str, tuple[str | None, str]], what_to_do: str) -> dict[str, str]:
+    """Compare `path` with its known digests and return the digests computed.
+
+    `known` maps an algorithm ("sha256", "md5") to (expected hex digest, where that sum comes
+    from); algorithms without an expected value are skipped. A difference raises
+    `ChecksumMismatch` naming the file, the expected and the actual digest, and `what_to_do`.
+    """
+    path = Path(path)
+    got = {}
+    for algorithm, (expected, source) in known.items():
+        if not expected:
+            continue
+        got[algorithm] = file_digest(path, algorithm)
+        if got[algorithm] != expected.lower():
+            raise ChecksumMismatch(
+                f"{path}: {algorithm.upper()} {got[algorithm]}, expected {expected} ({source}). "
+                f"The file is damaged or is not the one expected. {what_to_do}")
+    return got
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,6 +13,9 @@
   synchronises its batch statistics across replicas, so N replicas compute the same step as
   one device on the whole batch.
 - `jit_compile` (TrainConfig): compile the train step with XLA (`model.compile(jit_compile=...)`).
+- `allow_gpu_memory_growth()`: TensorFlow takes GPU memory as it needs it instead of all of it,
+  so that torch (BERT captions) can share the GPU. Every trainer calls it; a notebook calls it
+  first thing, before anything touches the GPU.
 """
 
 from __future__ import annotations
@@ -29,16 +32,26 @@ PRECISIONS = ("off", "auto", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "tpu")
 
 
-def allow_gpu_memory_growth() -> None:
+def allow_gpu_memory_growth() -> bool:
     """Let TensorFlow take GPU memory as it needs it instead of all of it at start-up, so that a
-    torch text encoder (BERT) can share the GPU in the same Colab process. No effect on a CPU,
-    and none once TensorFlow has already initialised the GPU (call it first: the notebooks'
-    setup cell does, through t2ilib.colab.notebook_setup)."""
+    torch text encoder (BERT) can share the GPU in the same process.
+
+    Returns True when growth is on for every GPU (also when there is none: nothing to do) and
+    False when TensorFlow had already initialised a GPU, which is then left as it is (the
+    setting can only be made before the first GPU operation): call this first thing.
+    """
+    all_set = True
     for gpu in tf.config.list_physical_devices("GPU"):
         try:
             tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:  # the GPU is already initialised: too late, and harmless
-            pass
+        except RuntimeError:  # the GPU is already initialised: too late for this process
+            if not tf.config.experimental.get_memory_growth(gpu):
+                all_set = False
+    if not all_set:
+        logger.warning("GPU memory growth could not be turned on: TensorFlow had already started on the GPU. "
+                       "Call t2ilib.acceleration.allow_gpu_memory_growth() before anything else uses TensorFlow "
+                       "(in a notebook: restart the runtime and run the setup cell first).")
+    return all_set
 
 
 def resolve_precision(name: str) -> str:

@@ -14,6 +14,7 @@ Every step takes paths and a preset (or a config.json), never hidden globals:
     python -m t2ilib feature-baseline --text-run-dir runs/quickstart --feature-run-dir runs/quickstart_xception --output-dir runs/xception_baseline
     python -m t2ilib sweep --preset tiny --sweep-dir runs/sweep --factor learning_rate=2e-4,1e-3
     python -m t2ilib evaluate --run-dir runs/quickstart --weights none --num-images 100
+    python -m t2ilib storage /content/drive/MyDrive/t2ilib            # what takes space, what can be deleted
 """
 
 from __future__ import annotations
@@ -348,7 +349,25 @@ def build_parser():
     evaluate.add_argument("--metrics", help="comma-separated subset of fid,inception_score,r_precision,diversity,fidelity")
     evaluate.add_argument("--checkpoint-dir", default="checkpoints", help="'checkpoints' (latest) or 'best'")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    storage = commands.add_parser("storage", help="what takes space in a data folder and its runs, and what can be "
+                                                  "deleted and rebuilt")
+    storage.add_argument("folders", nargs="+", metavar="DATA_DIR", help="data folder(s) and/or run folder(s)")
+    storage.add_argument("--json", action="store_true", help="print every item as JSON instead of the table")
+    storage.set_defaults(func=cmd_storage)
     return parser
+
+
+def cmd_storage(args) -> int:
+    """Sizes by group (zips, images, caches, runs, ...) under the folders given; TensorFlow-free."""
+    from t2ilib.storage import format_report, storage_report
+
+    items = storage_report(*args.folders)
+    if args.json:
+        print(json.dumps([item.to_dict() for item in items], indent=2))
+    else:
+        print(format_report(items))
+    return 0
 
 
 def main(argv=None) -> int:

@@ -47,7 +47,7 @@ def setup_flags(dataset: str | None, glove: bool = False, nltk: bool = False) ->
     return flags + (["--glove"] if glove else []) + (["--nltk"] if nltk else [])
 
 
-def run_setup_script(data_dir, flags=(), script: Path = SETUP_SCRIPT) -> None:
+def run_setup_script(data_dir, flags=(), local_dir=None, script: Path = SETUP_SCRIPT) -> None:
     """Run colab_setup.sh, printing its output as it comes; stop the notebook with a clear
     message when it fails. Set T2ILIB_SETUP_DRY_RUN=1 to see what it would do without doing it."""
     if not Path(script).is_file():
@@ -55,6 +55,8 @@ def run_setup_script(data_dir, flags=(), script: Path = SETUP_SCRIPT) -> None:
             f"{script} is missing: the kit at {KIT_DIR} is incomplete. Set KIT_SOURCE (first cell) to the "
             "kit's git repository or to a full copy of it (a folder or a .zip), then run the setup cell again.")
     command = ["bash", os.fspath(script), "--data-dir", os.fspath(data_dir), *flags]
+    if local_dir:
+        command += ["--local-dir", os.path.join(os.fspath(local_dir), "t2ilib_downloads")]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     for line in process.stdout:
@@ -65,10 +67,12 @@ def run_setup_script(data_dir, flags=(), script: Path = SETUP_SCRIPT) -> None:
                            + "".join(lines[-8:]) + "Fix what it says, then run the setup cell again.")
 
 
-def notebook_setup(in_colab: bool, drive_dir: str | None = None, dataset: str | None = None, glove: bool = False,
-                   nltk: bool = False, **paths) -> dict:
+def notebook_setup(in_colab: bool, drive_dir: str | None = None, local_dir: str | None = None,
+                   dataset: str | None = None, glove: bool = False, nltk: bool = False, **paths) -> dict:
     """The setup cell's second half. `paths` are the notebook's path settings by name
-    (DATA_DIR=..., RUN_DIR=...); returns them as the notebook should use them.
+    (DATA_DIR=..., RUN_DIR=...); returns them as the notebook should use them, plus CACHE_DIR
+    (the config's `data.cache_dir`: in Colab `local_dir/t2ilib_cache`, on the runtime's own disk,
+    for the caches that are rebuilt when missing; elsewhere "", inside DATA_DIR).
 
     In Colab: relative paths are placed under `drive_dir`, colab_setup.sh runs (with
     `--flickr8k` when `dataset == "flickr8k"`; `--glove` when `glove` is set and the placed
@@ -82,7 +86,8 @@ def notebook_setup(in_colab: bool, drive_dir: str | None = None, dataset: str | 
         os.makedirs(drive_dir, exist_ok=True)
         data_dir = placed.get("DATA_DIR") or on_drive("data", drive_dir)
         glove = glove and not os.path.isfile(placed.get("GLOVE_PATH") or os.path.join(data_dir, "glove.6B.50d.txt"))
-        run_setup_script(data_dir, setup_flags(dataset, glove, nltk))
+        run_setup_script(data_dir, setup_flags(dataset, glove, nltk), local_dir=local_dir)
+    placed["CACHE_DIR"] = os.path.join(os.fspath(local_dir), "t2ilib_cache") if in_colab and local_dir else ""
 
     from t2ilib.acceleration import allow_gpu_memory_growth  # first TensorFlow import of the notebook
 

@@ -26,6 +26,10 @@ from pathlib import Path
 class DataConfig:
     dataset: str = "shapes"  # "shapes" (built-in, generated) or a path to a Flickr8k-format folder
     data_dir: str = "t2ilib_data"  # where generated datasets, splits, caches and embeddings go
+    # Rebuildable caches (data_dir/prepared/: image caches, caption embeddings, Word2Vec, features, splits) go to
+    # cache_dir/prepared/ instead when set, e.g. the Colab VM's local disk while data_dir is on Drive
+    # ("": inside data_dir). Everything there is rebuilt, identically, when it is missing.
+    cache_dir: str = ""
     split_rule: str = "reports"  # "reports": captions #1-#4 train, #0 -> 90% validation / 10% test; "official": image lists
     image_size: int = 64  # size the generator produces (Stage-I: 64)
     shapes_num_images: int = 600  # size of the built-in dataset
@@ -203,9 +207,11 @@ def preset(name: str) -> RunConfig:
             text=TextConfig(encoder="sentence-transformers", model_name="bert-base-nli-mean-tokens", device=None),
             model=ModelConfig(last_activation="leaky_relu"),
             # mixed_float16 on Colab's GPU (auto), a step-exact checkpoint every 500 batches as well as
-            # at each epoch end, so a runtime reset loses minutes, not an epoch.
+            # at each epoch end, so a runtime reset loses minutes, not an epoch. One checkpoint kept
+            # (plus best/): each is written completely before the older one is removed, and Drive's
+            # space is small (a Stage-II checkpoint is 1.2 GB; see benchmarks/RESULTS.md, Drive budget).
             train=TrainConfig(batch_size=128, epochs=600, learning_rate=2e-4, lr_decay_epochs=50,
-                              mixed_precision="auto", checkpoint_every_steps=500),
+                              mixed_precision="auto", checkpoint_every_steps=500, max_to_keep=1),
             # Stage-II at 256x256, official widths, mixed_float16: batch 48 is ~9.3 GiB by
             # stage2.memory_estimate, inside the 11.25 GiB budget of a 15 GB T4 with room for cuDNN
             # workspaces (float32 would fit only batch 24, ~9.2 GiB; batch 56 mixed is 10.6 GiB).

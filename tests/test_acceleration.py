@@ -163,3 +163,42 @@ def test_a_mirrored_step_on_two_devices_equals_the_single_device_step(tiny_confi
     single, mirrored = report["losses"]
     for name in ("d_loss", "g_loss", "kl"):
         assert mirrored[name] == pytest.approx(single[name], rel=1e-4, abs=1e-6), (name, single, mirrored)
+
+
+class _FakeGPUConfig:
+    """tf.config's memory-growth calls for one pretend GPU; `initialised` = TensorFlow already used it."""
+
+    def __init__(self, initialised: bool):
+        self.initialised = initialised
+        self.growth = False
+
+    def set_memory_growth(self, device, enable):
+        if self.initialised:
+            raise RuntimeError("Physical devices cannot be modified after being initialized")
+        self.growth = enable
+
+    def get_memory_growth(self, device):
+        return self.growth
+
+
+@pytest.mark.parametrize("initialised", [False, True])
+def test_gpu_memory_growth_helper(monkeypatch, caplog, initialised):
+    """One helper (t2ilib.acceleration) turns growth on for every GPU, and says so when it is too late."""
+    from t2ilib import acceleration
+
+    fake = _FakeGPUConfig(initialised)
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"] if kind == "GPU" else [])
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth", fake.set_memory_growth)
+    monkeypatch.setattr(tf.config.experimental, "get_memory_growth", fake.get_memory_growth)
+    with caplog.at_level("WARNING", logger="t2ilib"):
+        assert acceleration.allow_gpu_memory_growth() is (not initialised)
+    assert fake.growth is (not initialised)
+    assert ("before anything else uses TensorFlow" in caplog.text) is initialised
+
+
+def test_trainers_share_one_memory_growth_helper():
+    from t2ilib import acceleration
+    from t2ilib.training import stage1, stage2
+
+    assert stage1.allow_gpu_memory_growth is acceleration.allow_gpu_memory_growth
+    assert stage2.allow_gpu_memory_growth is acceleration.allow_gpu_memory_growth

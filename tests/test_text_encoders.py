@@ -288,7 +288,7 @@ def test_glove_download_extracts_only_the_chosen_dimension(tmp_path, capsys):
         for dim in (50, 100):
             archive.writestr(f"glove.6B.{dim}d.txt", "".join(f"w{i} " + " ".join(["0.5"] * dim) + "\n" for i in range(3)))
     dest = tmp_path / "data"
-    assert script.main(["--dest", str(dest), "--url", release.as_uri()]) == 0
+    assert script.main(["--dest", str(dest), "--url", release.as_uri(), "--keep-zip"]) == 0
     assert sorted(p.name for p in dest.iterdir()) == ["downloads", "glove.6B.50d.txt"]
     from t2ilib.text import load_glove
 
@@ -298,7 +298,7 @@ def test_glove_download_extracts_only_the_chosen_dimension(tmp_path, capsys):
     release.unlink()  # a second run needs neither the zip's source nor a new download
     assert script.main(["--dest", str(dest), "--url", release.as_uri()]) == 0
     assert "no download needed" in capsys.readouterr().out
-    assert script.main(["--dest", str(dest), "--url", release.as_uri(), "--dims", "100"]) == 0  # zip kept in downloads/
+    assert script.main(["--dest", str(dest), "--url", release.as_uri(), "--dims", "100", "--keep-zip"]) == 0  # zip kept
     assert (dest / "glove.6B.100d.txt").is_file()
     assert script.main(["--dest", str(dest), "--url", release.as_uri(), "--dims", "200"]) == 1
     assert "no glove.6B.200d.txt" in capsys.readouterr().err

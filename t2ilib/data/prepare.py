@@ -5,6 +5,9 @@
       -> {work_dir}/images_{size}.npy (+ .json)        uint8, one row per image
       -> {work_dir}/embeddings/*.npy                     (t2ilib.text, per encoder)
 
+`work_dir` is `{data.data_dir}/prepared/<dataset folder name>`, or the same under
+`data.cache_dir` when that is set: everything in it is rebuilt (identically) when missing, so
+on Colab it can live on the VM's local disk while the dataset itself stays on Drive.
 Every step reuses its files when they are already there, so calling `prepare_data` again
 (e.g. after a Colab runtime reset) is cheap.
 """
@@ -57,6 +60,11 @@ def dataset_root(data_config) -> Path:
     return Path(data_config.dataset)
 
 
+def prepared_dir(data_config) -> Path:
+    """The folder of the rebuildable caches: `data.cache_dir` (when set) or `data.data_dir`, + /prepared."""
+    return Path(data_config.cache_dir or data_config.data_dir) / "prepared"
+
+
 def prepare_data(data_config, image_size: int | None = None, progress: bool = True) -> PreparedData:
     """Read captions, assign splits (written as CSV), and build/reuse the uint8 image cache."""
     root = dataset_root(data_config)
@@ -65,7 +73,7 @@ def prepare_data(data_config, image_size: int | None = None, progress: bool = Tr
         raise FileNotFoundError(
             f"No images folder in {root}: expected one of Flicker8k_Dataset/, Flickr8k_Dataset/ or images/. "
             "For Flickr8k run `python data_prep/flickr8k.py --dest <data_dir>` (or colab_setup.sh).")
-    work_dir = Path(data_config.data_dir) / "prepared" / root.name
+    work_dir = prepared_dir(data_config) / root.name
     captions = read_captions(files.token_file, files.images_dir)
     captions = assign_splits(captions, files, rule=data_config.split_rule)
     size = load_size_for(image_size or data_config.image_size)

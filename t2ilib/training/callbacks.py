@@ -7,11 +7,14 @@
   stops the run on a NaN/Inf loss and never saves a non-finite state (`TrainingDiverged`)
 - `ShapesFidelity`: on the built-in dataset, adds the fidelity of fixed test captions to the logs
   (so it lands in history.csv and on the curves: you see *when* the model starts to follow text)
+- `TensorBoardLog`: every epoch's logs, learning rates, epochs/hour and the sample grid as
+  TensorBoard summaries in run_dir/logs, on the run's global step (a resumed run continues it)
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import keras
@@ -148,6 +151,107 @@ class LossCurves(keras.callbacks.Callback):
             table = pd.read_csv(self.history_csv)
             columns = [column for column in self.columns if column in table]
             plot_history(table, self.figure_path, columns=columns, title=self.title)
+
+
+def _plugin_metadata(plugin: str, data_class: int, description: str = ""):
+    """SummaryMetadata for TensorBoard's `plugin` ("scalars": data class 1, scalar; "images": 3,
+    blob sequence), as the tensorboard package's own summary functions write it."""
+    from tensorflow.core.framework import summary_pb2
+
+    return summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin),
+                                       summary_description=description, data_class=data_class)
+
+
+class TensorBoardLog(keras.callbacks.Callback):
+    """Write TensorBoard summaries to `run_dir/logs` (`%tensorboard --logdir RUN_DIR/logs`).
+
+    At every epoch end, on the run's global step (batches trained since the run began):
+    - every number in the epoch's logs (`d_loss`, `g_loss`, `kl`, `fidelity`, `loss`, ...), as
+      `epoch/<name>`; put this callback after the ones that add entries (ShapesFidelity);
+    - the learning rate of each optimizer the model holds (`learning_rate/g`, `learning_rate/d`,
+      or `learning_rate`), which shows the schedule's halvings;
+    - `speed/epochs_per_hour`: the batches of this epoch over its wall time, per hour;
+    - the fixed-caption grid `run_dir/samples/epoch_XXXX.png` as the image `samples`, when a
+      SampleGrid earlier in the list wrote it.
+
+    `initial_step` is the step the run resumes from (0 for a new run; the GAN trainers' start
+    step, the VAE's optimizer iterations), so a resumed run continues the same step axis and
+    its points follow those of the earlier sessions. `steps_per_epoch` (default: what `fit`
+    was given) measures the speed of a short epoch that finishes an interrupted one.
+
+    Summaries are written with `tf.summary.write` and the metadata of TensorBoard's scalar and
+    image plugins, which is what `tf.summary.scalar`/`image` write when the `tensorboard`
+    package is installed (Colab has it); written this way they need TensorFlow only, so training
+    works the same on a machine without it (`pip install tensorboard` to look at the logs there).
+    """
+
+    def __init__(self, run_dir, initial_step: int = 0, steps_per_epoch: int | None = None):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.log_dir = self.run_dir / "logs"
+        self.step = int(initial_step)
+        self.steps_per_epoch = steps_per_epoch
+        self.writer = None
+        self._epoch_started = None
+        self._epoch_first_step = self.step
+
+    def _writer(self):
+        import tensorflow as tf
+
+        if self.writer is None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self.writer = tf.summary.create_file_writer(str(self.log_dir))
+        return self.writer
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_started = time.perf_counter()
+        self._epoch_first_step = self.step
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+
+    def learning_rates(self) -> dict[str, float]:
+        rates = {}
+        for attribute, tag in (("g_optimizer", "learning_rate/g"), ("d_optimizer", "learning_rate/d"),
+                               ("optimizer", "learning_rate")):
+            optimizer = getattr(self.model, attribute, None)
+            rate = getattr(optimizer, "learning_rate", None)
+            if rate is not None and tag not in rates:
+                try:
+                    rates[tag] = float(keras.ops.convert_to_numpy(rate))
+                except (TypeError, ValueError):  # a schedule object that is not a number here
+                    pass
+        if "learning_rate/g" in rates:
+            rates.pop("learning_rate", None)  # the GAN's compile-time optimizer slot duplicates g's
+        return rates
+
+    def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+
+        scalars = {f"epoch/{name}": float(value) for name, value in (logs or {}).items()
+                   if np.ndim(value) == 0 and isinstance(value, (int, float, np.number))}
+        scalars.update(self.learning_rates())
+        batches = self.step - self._epoch_first_step
+        per_epoch = self.steps_per_epoch or (self.params or {}).get("steps")
+        if self._epoch_started is not None and batches and per_epoch:
+            elapsed = max(time.perf_counter() - self._epoch_started, 1e-9)
+            scalars["speed/epochs_per_hour"] = (batches / per_epoch) * 3600.0 / elapsed
+        grid = self.run_dir / "samples" / f"epoch_{epoch + 1:04d}.png"
+        with self._writer().as_default(step=self.step):
+            for tag, value in scalars.items():
+                tf.summary.write(tag, tf.constant(value, tf.float32), metadata=_plugin_metadata("scalars", 1))
+            if grid.is_file():
+                png = tf.io.read_file(str(grid))
+                height, width = tf.io.decode_png(png).shape[:2]
+                # The image plugin's layout: [width, height, PNG bytes of each image].
+                tf.summary.write("samples", tf.stack([tf.constant(str(width)), tf.constant(str(height)), png]),
+                                 metadata=_plugin_metadata("images", 3,
+                                                           f"fixed captions x fixed noise, epoch {epoch + 1}"))
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self.writer is not None:
+            self.writer.flush()
 
 
 def non_finite_logs(logs) -> str | None:

@@ -29,7 +29,8 @@ from t2ilib.data.prepare import PreparedData, fixed_sample_rows, prepare_data
 from t2ilib.features.xception import FEATURE_ENCODER, feature_conditions
 from t2ilib.models.stackgan import build_stage1
 from t2ilib.text import embed_captions, make_encoder
-from t2ilib.training.callbacks import HistoryCSV, LossCurves, SampleGrid, SaveCheckpoint, ShapesFidelity, generate_grid
+from t2ilib.training.callbacks import (HistoryCSV, LossCurves, SampleGrid, SaveCheckpoint, ShapesFidelity,
+                                      TensorBoardLog, generate_grid)
 from t2ilib.training.checkpoints import RunCheckpoint
 from t2ilib.training.resume import fit_resumable, restore_start_step
 from t2ilib.training.guards import guard_callbacks
@@ -40,7 +41,7 @@ logger = logging.getLogger("t2ilib")
 RESUMABLE_CHANGES = {("train", "epochs"), ("train", "checkpoint_every_epochs"), ("train", "max_to_keep"),
                      ("train", "fidelity_samples"), ("data", "data_dir"), ("train", "checkpoint_every_steps"),
                      ("train", "jit_compile"), ("train", "collapse_guard"), ("train", "stop_on_collapse"),
-                     ("train", "best_metric")}
+                     ("train", "best_metric"), ("data", "cache_dir")}
 
 
 def embed_all_captions(config: RunConfig, prepared: PreparedData):
@@ -126,6 +127,7 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
                            initial_step=start_step)  # also stops the run on NaN/Inf
     callbacks += [
         HistoryCSV(run_dir / "history.csv"),
+        TensorBoardLog(run_dir, start_step, steps_per_epoch),  # run_dir/logs: scalars + sample grid, global step
         LossCurves(run_dir / "history.csv", run_dir / "loss_curves.png"),
         saver,
         keras.callbacks.TerminateOnNaN(),

@@ -45,7 +45,8 @@ from t2ilib.data.prepare import fixed_sample_rows, prepare_data
 from t2ilib.models.stackgan import StageIGenerator
 from t2ilib.models.stackgan2 import StageIIDiscriminator, StageIIGenerator, build_stage2
 from t2ilib.training import stage1
-from t2ilib.training.callbacks import HistoryCSV, LossCurves, SaveCheckpoint, ShapesFidelity, StackedSampleGrid
+from t2ilib.training.callbacks import (HistoryCSV, LossCurves, SaveCheckpoint, ShapesFidelity, StackedSampleGrid,
+                                      TensorBoardLog)
 from t2ilib.training.checkpoints import RunCheckpoint
 from t2ilib.training.guards import guard_callbacks
 from t2ilib.training.resume import fit_resumable, restore_start_step
@@ -307,6 +308,7 @@ def train_stage2(config: RunConfig, run_dir, stage1_run_dir, verbose: int = 1, a
                            initial_step=start_step)  # also stops the run on NaN/Inf
     callbacks += [
         HistoryCSV(run_dir / "history.csv"),
+        TensorBoardLog(run_dir, start_step, steps_per_epoch),  # run_dir/logs: scalars + sample grid, global step
         LossCurves(run_dir / "history.csv", run_dir / "loss_curves.png", title="Stage-II losses (and shapes fidelity)"),
         saver,
         keras.callbacks.TerminateOnNaN(),

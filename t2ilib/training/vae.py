@@ -43,7 +43,7 @@ from t2ilib.models.vae import letterbox, report_model
 from t2ilib.text.cache import embed_captions
 from t2ilib.text.encoders import TextEncoder, Word2VecEncoder
 from t2ilib.text.glove import GloveEncoder
-from t2ilib.training.callbacks import HistoryCSV, SaveCheckpoint
+from t2ilib.training.callbacks import HistoryCSV, SaveCheckpoint, TensorBoardLog
 from t2ilib.training.checkpoints import RunCheckpoint
 
 logger = logging.getLogger("t2ilib")
@@ -51,7 +51,7 @@ logger = logging.getLogger("t2ilib")
 MODEL_NAMES = ("report1", "report2", "report3", "improved")
 TABLE_COLUMNS = ["model", "parameters", "mse", "psnr", "ssim", "kl", "output_spread", "collapsed",
                  "fidelity", "fidelity_mismatched"]
-RESUMABLE = {"epochs", "data_dir", "eval_samples"}  # may change between a run and its resume
+RESUMABLE = {"epochs", "data_dir", "cache_dir", "eval_samples"}  # may change between a run and its resume
 
 
 @dataclass
@@ -60,6 +60,7 @@ class VAEConfig:
 
     dataset: str = "shapes"  # "shapes" (built in), "flickr8k" or a Flickr8k-format folder
     data_dir: str = "t2ilib_data"  # datasets, splits, caches, embeddings
+    cache_dir: str = ""  # rebuildable caches there instead when set (DataConfig.cache_dir), e.g. local disk on Colab
     shapes_num_images: int = 600
     shapes_seed: int = 0
     split_rule: str = "reports"  # see t2ilib.data.flickr8k.assign_splits
@@ -75,7 +76,8 @@ class VAEConfig:
     eval_samples: int = 200  # held-out (test split) pairs that the metrics use
 
     def data_config(self) -> DataConfig:
-        return DataConfig(dataset=self.dataset, data_dir=self.data_dir, split_rule=self.split_rule,
+        return DataConfig(dataset=self.dataset, data_dir=self.data_dir, cache_dir=self.cache_dir,
+                          split_rule=self.split_rule,
                           shapes_num_images=self.shapes_num_images, shapes_seed=self.shapes_seed)
 
     @classmethod
@@ -215,7 +217,8 @@ def train_vae(model_name: str, run_dir, config: VAEConfig | None = None, encoder
         print(f"Resuming {run_dir} at epoch {initial_epoch} (optimizer step {int(optimizer.iterations.numpy())}).")
     if initial_epoch < config.epochs:
         saver = SaveCheckpoint(checkpoint)  # also stops on NaN/Inf
-        callbacks = [HistoryCSV(run_dir / "history.csv"), saver, keras.callbacks.TerminateOnNaN()]
+        callbacks = [HistoryCSV(run_dir / "history.csv"), saver, keras.callbacks.TerminateOnNaN(),
+                     TensorBoardLog(run_dir, int(optimizer.iterations.numpy()))]  # run_dir/logs, optimizer steps
         model.fit(embeddings, targets, batch_size=config.batch_size, epochs=config.epochs,
                   initial_epoch=initial_epoch, shuffle=True, callbacks=callbacks, verbose=verbose)
         saver.raise_if_diverged()  # TrainingDiverged: names the epoch/step and the checkpoint kept
