@@ -93,16 +93,18 @@ def test_evaluate_writes_the_metrics_it_prints(stage1_run, capsys):
 
 def test_evaluate_run_values_are_those_of_the_images_it_generates(stage1_run):
     """`evaluate_run` scores the first sample of each of the split's first captions (tiny's test
-    split has only 4 captions, so the validation split's 36 are used): recompute
-    fidelity and MS-SSIM from those images and compare."""
+    split has only 4 captions, so the validation split's 36 are used): recompute fidelity,
+    MS-SSIM and FID from those images and compare."""
     from t2ilib.data.prepare import prepare_data
     from t2ilib.metrics.diversity import diversity
-    from t2ilib.metrics.evaluate import evaluate_run, generate_for_captions
+    from t2ilib.metrics.evaluate import evaluate_run, generate_for_captions, real_images_for
+    from t2ilib.metrics.fid import fid
+    from t2ilib.metrics.inception import InceptionScorer
     from t2ilib.metrics.fidelity import shapes_fidelity
     from t2ilib.training.stage1 import embed_all_captions, load_generator
 
     results = evaluate_run(stage1_run, split="validation", num_images=8, weights=None,
-                           metrics=("fidelity", "diversity"), seed=3, write=False)
+                           metrics=("fid", "fidelity", "diversity"), seed=3, write=False)
     generator, _, config = load_generator(stage1_run)
     prepared = prepare_data(config.data, progress=False)
     _, embeddings = embed_all_captions(config, prepared)
@@ -113,6 +115,10 @@ def test_evaluate_run_values_are_those_of_the_images_it_generates(stage1_run):
     assert results["fidelity"].details["shape"] == pytest.approx(expected["shape"])
     assert results["fidelity"].n == 8 and results["fidelity"].details["chance"] == pytest.approx(0.3125)
     assert results["ms_ssim"].value == pytest.approx(diversity(images).value, rel=1e-6)
+    # FID of exactly those first samples against the 8 real images (one random InceptionV3 per process)
+    real = real_images_for(prepared, rows, config.data.image_size)
+    assert results["fid"].value == pytest.approx(fid(real, images[:, 0], scorer=InceptionScorer(None)).value, rel=1e-6)
+    assert results["fid"].value != pytest.approx(fid(real, images[:, 1], scorer=InceptionScorer(None)).value, rel=1e-6)
     other_seed = evaluate_run(stage1_run, split="validation", num_images=8, weights=None, metrics=("diversity",),
                               seed=4, write=False)
     assert other_seed["ms_ssim"].value != pytest.approx(results["ms_ssim"].value)  # the seed picks the noise

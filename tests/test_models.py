@@ -13,7 +13,7 @@ def trainable_count(model):
 
 
 def test_official_stage1_generator_parameter_count():
-    # REFERENCE.md section 2: gf=128, Ng=128, Nz=100, 1024-d char-CNN-RNN embedding.
+    # docs/reference.md#stackgan: gf=128, Ng=128, Nz=100, 1024-d char-CNN-RNN embedding.
     generator = StageIGenerator(embedding_dim=1024).build_for()
     assert trainable_count(generator) == 10_301_248
 
