@@ -118,7 +118,6 @@ def test_evaluate_run_values_are_those_of_the_images_it_generates(stage1_run):
     # FID of exactly those first samples against the 8 real images (one random InceptionV3 per process)
     real = real_images_for(prepared, rows, config.data.image_size)
     assert results["fid"].value == pytest.approx(fid(real, images[:, 0], scorer=InceptionScorer(None)).value, rel=1e-6)
-    assert results["fid"].value != pytest.approx(fid(real, images[:, 1], scorer=InceptionScorer(None)).value, rel=1e-6)
     other_seed = evaluate_run(stage1_run, split="validation", num_images=8, weights=None, metrics=("diversity",),
                               seed=4, write=False)
     assert other_seed["ms_ssim"].value != pytest.approx(results["ms_ssim"].value)  # the seed picks the noise
