@@ -58,7 +58,7 @@ TOKEN_FILE = "Flickr8k.token.txt"
 IMAGES_FOLDER = "Flicker8k_Dataset"  # the spelling inside the official zip; t2ilib looks for it first
 OTHER_IMAGE_FOLDER_NAMES = ("Flickr8k_Dataset", "images")
 
-# What the real Flickr8k release contains (REFERENCE.md section 1).
+# What the real Flickr8k release contains (docs/reference.md#files).
 EXPECTED_TOKEN_LINES = 40_460
 EXPECTED_JPEGS = 8_091
 EXPECTED_MISSING = ("2258277193_586949ec62.jpg.1",)  # a key with a stray ".1": its 5 captions are dropped

@@ -8,8 +8,9 @@ The data flow, one cached artefact per arrow (see README.md):
     batches                           -> t2ilib.models / t2ilib.training   a run directory
     run directory                     -> t2ilib.metrics / t2ilib.viz       numbers and figures
 
-Submodules are imported lazily so that `import t2ilib` stays fast and does not pull in
-TensorFlow until a model or a pipeline is needed.
+`import t2ilib` loads nothing but this docstring and the version: import the part you need
+(`from t2ilib.training.stage1 import train_stage1`, `from t2ilib.text import make_encoder`, ...).
+The parts that build networks or pipelines import TensorFlow when they are imported.
 """
 
 __version__ = "0.1.0"

@@ -1,5 +1,7 @@
 """Image metrics against known values and reference formulas (no pretrained weights needed)."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import linalg
@@ -57,11 +59,30 @@ def test_the_small_sample_shortcut_equals_sqrtm():
     assert trace_sqrt_product_from_features(c, d) == pytest.approx(np.trace(linalg.sqrtm(s1 @ s2).real), rel=1e-8)
 
 
-def test_singular_covariances_take_the_offset_and_stay_finite():
+def test_singular_covariances_take_the_offset_and_give_the_expected_value():
+    # S1 = S2 = diag(1, 0, ..., 0) (8-d): S1 S2 is singular, scipy warns, the kit adds eps * I.
+    # ||mu1 - mu2||^2 = 8, Tr S1 + Tr S2 = 2, Tr sqrt((S1 + eps)(S2 + eps)) = (1 + eps) + 7 eps.
     mu = np.zeros(8)
     singular = np.zeros((8, 8))
     singular[0, 0] = 1.0
-    assert np.isfinite(frechet_distance(mu, singular, mu + 1, singular))
+    assert frechet_distance(mu, singular, mu + 1, singular) == pytest.approx(8.0, abs=1e-4)
+    # a large eps makes the offset visible: 8 + 2 - 2 * (1.01 + 0.07) = 7.84 (8.0 without it)
+    assert frechet_distance(mu, singular, mu + 1, singular, eps=1e-2) == pytest.approx(7.84, rel=1e-9)
+
+
+def test_a_large_imaginary_part_of_the_square_root_is_an_error_and_a_tiny_one_is_dropped(monkeypatch):
+    # Not covariances (S2 has a negative eigenvalue), so sqrtm(S1 S2) = diag(1j, 1): imaginary part 1.
+    with pytest.raises(ValueError, match="imaginary part of 1"):
+        frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.diag([-1.0, 1.0]))
+    # Rounding noise of 1e-8j on the diagonal is dropped: FID(N(0, I), N(0, 4I)) in 2-d = 2 + 8 - 2 * 4 = 2.
+    from scipy import linalg as scipy_linalg
+
+    real_sqrtm = scipy_linalg.sqrtm
+    monkeypatch.setattr(scipy_linalg, "sqrtm", lambda matrix: real_sqrtm(matrix) + 1e-8j * np.eye(len(matrix)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", np.exceptions.ComplexWarning)  # dropped on purpose, not by float()
+        value = frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), 4 * np.eye(2))
+    assert isinstance(value, float) and value == pytest.approx(2.0)
 
 
 def test_fid_rejects_mismatched_statistics_and_float_images():
@@ -86,6 +107,13 @@ def test_inception_score_of_k_equally_frequent_one_hot_classes_is_k():
     assert 1.0 < mean10 <= k and std10 >= 0  # splits of 7 random images see fewer distinct classes
 
 
+def test_inception_score_is_the_exponential_of_the_mean_kl_not_the_mean_of_exponentials():
+    # p(y) = (0.75, 0.25); KL_1 = log(4/3) = 0.28768, KL_2 = 0.5 log(2/3) + 0.5 log 2 = 0.14384.
+    # exp(mean KL) = exp(0.21576) = 1.2408; mean(exp KL) would be (4/3 + 1.1547) / 2 = 1.2440.
+    mean, std = inception_score_from_probabilities(np.array([[1.0, 0.0], [0.5, 0.5]]), splits=1)
+    assert mean == pytest.approx(1.2408, abs=1e-4) and std == 0.0
+
+
 def test_inception_score_needs_enough_images_for_its_splits():
     with pytest.raises(ValueError, match="splits"):
         inception_score_from_probabilities(np.full((5, 10), 0.1), splits=10)
@@ -107,11 +135,25 @@ def test_r_precision_is_chance_for_unrelated_codes():
 def test_r_precision_never_counts_a_caption_of_the_same_image_as_mismatched():
     rng = np.random.default_rng(6)
     text = rng.standard_normal((40, 8))
+    text[0] = text[1] + 0.05 * rng.standard_normal(8)  # captions 0 and 1 describe the same image (group 0)
     images = text.copy()
-    images[1] = text[0]  # image 1 looks exactly like caption 0 ...
-    groups = np.repeat(np.arange(20), 2)  # ... which belongs to the same image (group 0)
-    assert r_precision_from_codes(images, text, groups=groups)["hits"] == 39  # only row 1 misses (its own caption)
+    images[1] = text[0]  # image 1 is closest to caption 0, its image's other caption, then to its own
+    groups = np.repeat(np.arange(20), 2)
+    grouped = r_precision_from_codes(images, text, groups=groups)
+    assert grouped["hits"] == 40 and grouped["candidates"] == 39  # caption 0 is not a candidate for image 1
+    assert r_precision_from_codes(images, text)["hits"] == 39  # without groups image 1 loses to caption 0
     assert r_precision_from_codes(images, text, groups=groups, num_candidates=3)["candidates"] == 3
+
+
+def test_r_precision_ranks_by_cosine_similarity_not_by_dot_product():
+    # Image 0's own caption points its way (cosine 0.995) but is short; image 1's caption is long
+    # (dot product 10 with image 0, cosine 0.707). By cosine both images hit; by dot product only image 1.
+    images = np.array([[1.0, 0.0], [0.0, 1.0]])
+    texts = np.array([[1.0, 0.1], [10.0, 10.0]])
+    scores = r_precision_from_codes(images, texts, num_candidates=2, folds=1)
+    assert scores["hits"] == 2 and scores["mean"] == 1.0
+    scaled = r_precision_from_codes(images * [[3.0], [0.2]], texts * [[0.5], [7.0]], num_candidates=2, folds=1)
+    assert scaled["hits"] == 2  # lengths of the codes do not matter
 
 
 # --- MS-SSIM / diversity ------------------------------------------------------------------
@@ -129,6 +171,22 @@ def test_ms_ssim_of_identical_images_is_one_and_of_noise_is_low(size):
     np.testing.assert_allclose(ms_ssim(images, images), 1.0, atol=1e-5)
     other = rng.integers(0, 256, (3, size, size, 3), dtype=np.uint8)
     assert (ms_ssim(images, other) < 0.2).all()
+
+
+def test_ms_ssim_weights_its_scales_with_the_rescaled_standard_factors():
+    """MS-SSIM = prod_j term_j ** w_j. With power factors (1, 0) and (0, 1) tf gives each term
+    alone; the kit's 32 px value must be their product with w = (0.0448, 0.2856) / 0.3304."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(11)
+    smooth = np.kron(rng.integers(0, 256, (2, 8, 8, 3)), np.ones((1, 4, 4, 1))).astype(np.uint8)  # 32x32 blocks
+    noisy = np.clip(smooth + rng.normal(0, 40, smooth.shape), 0, 255).astype(np.uint8)  # fine-scale damage
+    terms = [np.asarray(tf.image.ssim_multiscale(smooth, noisy, 255, power_factors=factors, filter_size=11))
+             for factors in ((1.0, 0.0), (0.0, 1.0))]
+    assert np.all(np.abs(terms[0] - terms[1]) > 0.05)  # the scales disagree, so the weights matter
+    weights = np.array([0.0448, 0.2856]) / 0.3304
+    np.testing.assert_allclose(ms_ssim(smooth, noisy), terms[0] ** weights[0] * terms[1] ** weights[1], rtol=1e-3)
+    # (equal weights would give 0.89 and 0.85, the unrescaled factors 0.98: both far outside 1e-3)
 
 
 def test_diversity_of_a_generator_that_ignores_its_noise_is_one():

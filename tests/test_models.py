@@ -13,7 +13,7 @@ def trainable_count(model):
 
 
 def test_official_stage1_generator_parameter_count():
-    # REFERENCE.md section 2: gf=128, Ng=128, Nz=100, 1024-d char-CNN-RNN embedding.
+    # docs/reference.md#stackgan: gf=128, Ng=128, Nz=100, 1024-d char-CNN-RNN embedding.
     generator = StageIGenerator(embedding_dim=1024).build_for()
     assert trainable_count(generator) == 10_301_248
 
@@ -77,10 +77,15 @@ def test_kl_divergence_known_values():
 
 
 def test_last_activation_variant_is_a_config_field(tiny_config):
-    for name in ("relu", "leaky_relu", "selu"):
+    # What each activation does to -1 and 2: relu 0, leaky_relu(0.2) -0.2, selu 1.0507 * 1.6733 * (e^-1 - 1).
+    expected = {"relu": [0.0, 2.0], "leaky_relu": [-0.2, 2.0], "selu": [-1.1113, 2.1014]}
+    for name, values in expected.items():
         gan = build_stage1(tiny_config.replace(**{"model.last_activation": name}), embedding_dim=16, steps_per_epoch=3)
-        last_block = gan.generator.up_blocks[-1]
-        assert name.split("_")[0] in type(last_block.activation).__name__.lower() + str(getattr(last_block.activation, "activation", "")).lower()
+        blocks = gan.generator.up_blocks
+        np.testing.assert_allclose(ops.convert_to_numpy(blocks[-1].activation(np.array([-1.0, 2.0], "float32"))),
+                                   values, rtol=1e-4)
+        np.testing.assert_allclose(ops.convert_to_numpy(blocks[0].activation(np.array([-1.0, 2.0], "float32"))),
+                                   [0.0, 2.0])  # the other blocks keep ReLU
     with pytest.raises(ValueError, match="relu, leaky_relu or selu"):
         build_stage1(tiny_config.replace(**{"model.last_activation": "tanh"}), embedding_dim=16, steps_per_epoch=3)
 

@@ -36,7 +36,7 @@ def random_batches(batch_size=2, image_size=128, dim=16, count=2):
 
 
 def test_official_stage2_generator_parameter_count():
-    # REFERENCE.md section 2: gf=128, Ng=128, 1024-d embedding; the frozen Stage-I adds nothing.
+    # docs/reference.md#stackgan: gf=128, Ng=128, 1024-d embedding; the frozen Stage-I adds nothing.
     # encoder  3*9*128 + (16*128*256 + 512) + (16*256*512 + 1024)              =  2,626,432
     # CA       1024*256 + 256                                                    =    262,400
     # joint    9*(512+128)*512 + 1024                                            =  2,950,144

@@ -53,7 +53,11 @@ def test_run_directory_files_and_recorded_stage1_run(runs):
     paired = metrics["stage2_minus_stage1"]
     assert paired["n"] == metrics["fidelity"]["n"] == config.train.fidelity_samples
     assert paired["difference"] == pytest.approx(metrics["fidelity"]["mean"] - metrics["stage1_fidelity"]["mean"])
-    assert paired["verdict"] in ("better", "same within noise", "worse")
+    # the verdict follows the recorded 95% interval (difference +- 1.96 standard errors)
+    assert (paired["low"], paired["high"]) == pytest.approx(
+        (paired["difference"] - 1.96 * paired["stderr"], paired["difference"] + 1.96 * paired["stderr"]))
+    expected = "better" if paired["low"] > 0 else "worse" if paired["high"] < 0 else "same within noise"
+    assert paired["verdict"] == expected
 
 
 def test_stage2_is_watched_by_the_collapse_guard_and_the_best_checkpoint(runs):

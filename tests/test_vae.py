@@ -26,12 +26,19 @@ def test_report_parameter_counts_and_optimizers(number, parameters, learning_rat
     assert (model.dropout > 0) == (number == 3)
 
 
-def test_arithmetic_of_the_counts():
-    # encoder + z_mean + z_log_var + decoder 300 -> 600 -> 12288 (weights + biases), input 50.
-    def count(hidden, latent):
-        return (50 * hidden + hidden) + 2 * (hidden * latent + latent) + (latent * 300 + 300) \
-            + (300 * 600 + 600) + (600 * 12288 + 12288)
-    assert count(100, 150) == 7_646_388 and count(50, 50) == 7_588_638
+@pytest.mark.parametrize("number, hidden, latent", [(1, 100, 150), (3, 50, 50)])
+def test_each_layer_of_the_report_models_has_the_reports_shape(number, hidden, latent):
+    # encoder Dense(hidden) on the 50-d GloVe sum, z_mean and z_log_var Dense(latent), decoder
+    # 300 (relu) -> 600 (sigmoid) -> 12,288 = 64x64x3 (sigmoid); weights + biases per layer.
+    model, _ = report_model(number)
+    dense = {layer.name: layer for layer in model._flatten_layers(include_self=False)
+             if type(layer).__name__ == "Dense"}
+    assert {name: layer.count_params() for name, layer in dense.items()} == {
+        "encoder_hidden": 50 * hidden + hidden, "z_mean": hidden * latent + latent, "z_log_var": hidden * latent + latent,
+        "decoder_hidden_1": latent * 300 + 300, "decoder_hidden_2": 300 * 600 + 600, "to_pixels": 600 * 12288 + 12288}
+    activations = {name: layer.activation.__name__ for name, layer in dense.items()}
+    assert activations == {"encoder_hidden": "relu", "z_mean": "linear", "z_log_var": "linear",
+                           "decoder_hidden_1": "relu", "decoder_hidden_2": "sigmoid", "to_pixels": "sigmoid"}
 
 
 @pytest.mark.parametrize("batch_size", [1, 5])

@@ -273,7 +273,7 @@ def _drop_missing_images(captions: pd.DataFrame, images_dir: Path, token_file: P
 # Splits
 # ---------------------------------------------------------------------------------------
 def split_reports_rule(captions: pd.DataFrame, validation_fraction: float = 0.9) -> pd.DataFrame:
-    """The caption-level split of the StackGAN+BERT report (REFERENCE.md section 1).
+    """The caption-level split of the StackGAN+BERT report (docs/reference.md#split-rules).
 
     Captions #1..#4 of every image go to "train". Captions #0, in file order, are split:
     the first floor(validation_fraction * n0) go to "validation", the rest to "test".

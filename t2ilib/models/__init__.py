@@ -1,26 +1,14 @@
-"""Models: StackGAN stages (and, later, the GloVe VAE and the Xception baseline)."""
+"""Models: StackGAN Stage-I and Stage-II, the GloVe "VAE" of the report and the improved conditional VAE.
 
-from t2ilib.models.stackgan import (
-    StackGANStage1,
-    StageIDiscriminator,
-    StageIGenerator,
-    build_stage1,
-    make_optimizer,
-)
-from t2ilib.models.stackgan2 import (
-    StackGANStage2,
-    StageIIDiscriminator,
-    StageIIGenerator,
-    build_stage2,
-)
+The building blocks they share (conditioning augmentation, up/down blocks, KL) are in
+`t2ilib.models.blocks`.
+"""
 
-__all__ = ["StackGANStage1", "StageIDiscriminator", "StageIGenerator", "build_stage1", "make_optimizer",
-           "StackGANStage2", "StageIIDiscriminator", "StageIIGenerator", "build_stage2"]
+from t2ilib.models.cvae import ConditionalVAE, improved_model
+from t2ilib.models.stackgan import StackGANStage1, StageIDiscriminator, StageIGenerator, build_stage1, make_optimizer
+from t2ilib.models.stackgan2 import StackGANStage2, StageIIDiscriminator, StageIIGenerator, build_stage2
+from t2ilib.models.vae import REPORT_MODELS, TextToImageVAE, letterbox, report_model
 
-from t2ilib.models.vae import REPORT_MODELS, TextToImageVAE, letterbox, report_model  # noqa: E402
-
-__all__ += ["REPORT_MODELS", "TextToImageVAE", "letterbox", "report_model"]
-
-from t2ilib.models.cvae import ConditionalVAE, improved_model  # noqa: E402
-
-__all__ += ["ConditionalVAE", "improved_model"]
+__all__ = ["ConditionalVAE", "REPORT_MODELS", "StackGANStage1", "StackGANStage2", "StageIDiscriminator",
+           "StageIGenerator", "StageIIDiscriminator", "StageIIGenerator", "TextToImageVAE", "build_stage1",
+           "build_stage2", "improved_model", "letterbox", "make_optimizer", "report_model"]

@@ -1,6 +1,6 @@
 """Building blocks shared by every StackGAN stage.
 
-Conventions from the official StackGAN (REFERENCE.md section 2):
+Conventions from the official StackGAN (docs/reference.md#conventions):
 - every convolution is bias-free except the final logit convolutions;
 - BatchNorm after every convolution except the first discriminator convolution and the
   image-output convolution;

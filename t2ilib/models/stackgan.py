@@ -2,7 +2,7 @@
 
 Read top to bottom: the generator, the discriminator, then `StackGANStage1`, the
 `keras.Model` whose `train_step` holds both losses, so that training is `model.fit(...)`.
-Architecture and numbers: REFERENCE.md section 2. At the official widths (gf=128, df=64,
+Architecture and numbers: docs/reference.md#stackgan. At the official widths (gf=128, df=64,
 Ng=128, Nz=100) with a 1024-d embedding the generator has 10,301,248 trainable parameters.
 """
 

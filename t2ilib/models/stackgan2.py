@@ -4,7 +4,7 @@ Read top to bottom: the generator (encode the Stage-I image, add the text again,
 blocks, up-blocks), the discriminator (a deeper Stage-I discriminator with a second,
 unconditional head), then `StackGANStage2`, the `keras.Model` whose `train_step` holds both
 losses. Every building block is shared with Stage-I (`t2ilib.models.blocks`).
-Architecture and numbers: REFERENCE.md section 2. At the official widths (gf=128, df=64,
+Architecture and numbers: docs/reference.md#stackgan. At the official widths (gf=128, df=64,
 Ng=128) with a 1024-d embedding the generator has 26,290,080 trainable parameters (the frozen
 Stage-I generator inside it adds none) and the discriminator 71,400,322.
 """

@@ -1,4 +1,4 @@
-"""The GloVe text-to-image "VAE" of the second report (REFERENCE.md section 3), as one Keras model.
+"""The GloVe text-to-image "VAE" of the second report (docs/reference.md#glove-vae), as one Keras model.
 
     caption -> clean -> sum of GloVe 50-d vectors (t2ilib.text.glove.GloveEncoder)
       -> encoder Dense(hidden, relu) [Dropout]

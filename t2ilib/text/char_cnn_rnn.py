@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from t2ilib.text.encoders import TextEncoder
+from t2ilib.text.base import TextEncoder
 
 EMBEDDINGS_FILE = "char-CNN-RNN-embeddings.pickle"
 FILENAMES_FILE = "filenames.pickle"

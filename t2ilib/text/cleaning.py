@@ -1,4 +1,4 @@
-"""Caption cleaning exactly as the GloVe "VAE" report did it (REFERENCE.md section 3).
+"""Caption cleaning exactly as the GloVe "VAE" report did it (docs/reference.md#glove-vae).
 
 `clean_caption` runs six steps, in this order:
 

@@ -1,6 +1,6 @@
 """GloVe word vectors (Stanford text format) and the report's caption encoder.
 
-The GloVe "VAE" report (REFERENCE.md section 3) encoded a caption as the SUM of the
+The GloVe "VAE" report (docs/reference.md#glove-vae) encoded a caption as the SUM of the
 glove.6B.50d vectors of the first 100 space-separated tokens of the cleaned caption
 (`t2ilib.text.cleaning.clean_caption`); a token missing from GloVe counts as zero.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from t2ilib.text.cleaning import clean_caption
-from t2ilib.text.encoders import TextEncoder
+from t2ilib.text.base import TextEncoder
 
 logger = logging.getLogger("t2ilib")
 

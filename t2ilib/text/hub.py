@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from t2ilib.text.encoders import TextEncoder
+from t2ilib.text.base import TextEncoder
 
 logger = logging.getLogger("t2ilib")
 

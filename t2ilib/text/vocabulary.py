@@ -19,7 +19,7 @@ always give the same ids). Keras' `TextVectorization` layer does the lookup:
 Vocabulary size on the real Flickr8k text (training captions #1-#4, 32,364, the reports'
 split; this cleaning; `min_count=1`): 7,575 words from `Flickr8k.token.txt` without lemmas
 (4,545 with `min_count=2`), and 5,723 from the same captions of `Flickr8k.lemma.token.txt`,
-close to the 5,748 the report quoted for its lemma-file vector (REFERENCE.md section 1).
+close to the 5,748 the report quoted for its lemma-file vector (docs/reference.md#vocabulary-sizes).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from collections import Counter
 import numpy as np
 
 from t2ilib.text.cleaning import clean_caption
-from t2ilib.text.encoders import TextEncoder
+from t2ilib.text.base import TextEncoder
 
 logger = logging.getLogger("t2ilib")
 

@@ -7,7 +7,7 @@ A run directory holds:
     history.csv       loss / reconstruction / kl per epoch (appended across resumes)
     metrics.json      held-out numbers (see `evaluate_vae`), written at the end of training
 
-Data, for every model the same (REFERENCE.md section 3):
+Data, for every model the same (docs/reference.md#glove-vae):
     captions -> GloVe-format word vectors, summed (`GloveEncoder`)          (B, 50)
     image    -> `letterbox` (256x256 black square, resized to 64x64, / 255) (B, 64, 64, 3)
 one target per image; training pairs are the training split's (caption, its image).
