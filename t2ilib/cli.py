@@ -226,7 +226,7 @@ def cmd_sweep(args):
 
 
 def cmd_evaluate(args):
-    from t2ilib.metrics.evaluate import evaluate_run, results_table
+    from t2ilib.evaluation import evaluate_run, results_table
 
     weights = None if args.weights.lower() == "none" else args.weights
     metrics = args.metrics.split(",") if args.metrics else None

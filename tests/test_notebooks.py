@@ -378,7 +378,7 @@ def test_08_evaluation_runs(kernel_name, colab):
 
     import numpy as np
 
-    from t2ilib.metrics.rprecision import load_dual_encoder
+    from t2ilib.training.judge import load_dual_encoder
 
     saved = json.loads((run_dir / "evaluation.json").read_text())
     results = saved["results"]

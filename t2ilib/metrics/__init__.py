@@ -2,7 +2,7 @@
 
 - `fid`, `frechet_distance`: Frechet Inception Distance (t2ilib.metrics.fid)
 - `inception_score`: Inception Score, 10 splits (t2ilib.metrics.inception_score)
-- `r_precision`, `dual_encoder_for`: R-precision with a kit-trained image/text encoder pair
+- `r_precision`: R-precision with a judge (the kit's is t2ilib.models.judge, trained by t2ilib.training.judge)
 - `diversity`, `ms_ssim`: MS-SSIM between samples of one caption (t2ilib.metrics.diversity)
 - `shapes_fidelity`: attribute accuracy on the built-in shapes dataset (t2ilib.metrics.fidelity)
 
@@ -15,7 +15,7 @@ from t2ilib.metrics.result import MetricResult
 _LAZY = {
     "fid": "t2ilib.metrics.fid", "frechet_distance": "t2ilib.metrics.fid", "fid_from_features": "t2ilib.metrics.fid",
     "inception_score": "t2ilib.metrics.inception_score", "InceptionScorer": "t2ilib.metrics.inception",
-    "r_precision": "t2ilib.metrics.rprecision", "dual_encoder_for": "t2ilib.metrics.rprecision",
+    "r_precision": "t2ilib.metrics.rprecision",
     "diversity": "t2ilib.metrics.diversity", "ms_ssim": "t2ilib.metrics.diversity",
 }
 

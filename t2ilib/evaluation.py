@@ -97,7 +97,8 @@ def evaluate_run(run_dir, split: str = "test", num_images: int | None = None, nu
         results["real_inception_score"] = inception_score(real_unique, scorer=scorer, seed=seed)
         results["real_inception_score"].name = "real_inception_score"
     if "r_precision" in metrics:
-        from t2ilib.metrics.rprecision import dual_encoder_for, judge_embeddings, r_precision
+        from t2ilib.metrics.rprecision import r_precision
+        from t2ilib.training.judge import dual_encoder_for, judge_embeddings
 
         dual = dual_encoder_for(config, epochs=dual_encoder_epochs)
         judged = judge_embeddings(config, prepared.captions.loc[rows, "caption"].tolist())
