@@ -196,7 +196,7 @@ STRATEGIES = ("default", "mirrored", "tpu")
 ALLOWED = {
     "data.split_rule": one_of("reports", "official"),
     "data.image_size": power_of_two(8),
-    "data.shapes_num_images": at_least(1),
+    "data.shapes_num_images": at_least(3),  # one image per split
     "data.shapes_seed": at_least(0),
     "text.encoder": one_of(*TEXT_ENCODERS),
     "text.word2vec_dim": at_least(1),

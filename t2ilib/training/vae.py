@@ -53,7 +53,7 @@ MODEL_NAMES = ("report1", "report2", "report3", "improved")
 TABLE_COLUMNS = ["model", "parameters", "mse", "psnr", "ssim", "kl", "output_spread", "collapsed",
                  "fidelity", "fidelity_mismatched"]
 RESUMABLE = {"epochs", "data_dir", "eval_samples"}  # may change between a run and its resume
-VAE_ALLOWED = {"shapes_num_images": at_least(1), "shapes_seed": at_least(0), "split_rule": one_of("reports", "official"),
+VAE_ALLOWED = {"shapes_num_images": at_least(3), "shapes_seed": at_least(0), "split_rule": one_of("reports", "official"),
                "pooling": one_of("sum", "mean"), "epochs": at_least(0), "batch_size": at_least(1),
                "learning_rate": above(0), "kl_weight": at_least(0), "latent_dim": at_least(1), "seed": at_least(0),
                "max_to_keep": at_least(1), "eval_samples": at_least(1)}
