@@ -131,10 +131,9 @@ def cmd_quickstart(args):
 
 
 def cmd_sample(args):
+    from t2ilib.training.checkpoints import check_writable
     from t2ilib.training.stage1 import generate
     from t2ilib.viz import save_sample_grid
-
-    from t2ilib.training.checkpoints import check_writable
 
     captions = args.caption or ["a red circle at the top on a black background",
                                 "a blue square in the middle on a white background",

@@ -143,6 +143,8 @@ def test_paths_that_are_files_or_missing(kit, tmp_path, capsys):
          "No checkpoint in"),
         (["train-stage2", "--preset", "tiny", "--stage1-run-dir", tmp_path / "nowhere", "--run-dir",
           tmp_path / "s2"], 2, "No Stage-I run"),
+        (["vae-train", "report2", "--run-dir", tmp_path / "r", "--dataset", kit["file"]], 2,
+         "dataset = " + repr(str(kit["file"]))),
     ]
     garbled = tmp_path / "garbled.json"
     garbled.write_text('{"train": {"epochs": 2,')
@@ -151,6 +153,7 @@ def test_paths_that_are_files_or_missing(kit, tmp_path, capsys):
         code, _, err = run_cli(arguments, capsys)
         assert (code, expected in err, "Traceback" in err) == (expected_code, True, False), (arguments, err)
     assert tree_hash(kit["good"]) == before and not (tmp_path / "r").exists() and not (tmp_path / "s2").exists()
+    assert len(cases) == 13
 
 
 @pytest.mark.parametrize("arguments, expected", [

@@ -259,9 +259,9 @@ class RunFolder:
     cannot write to, and remembers what is there. `undo_on_failure()` wraps the start of
     training: if it fails before this session wrote a checkpoint (bad data, an unreadable or
     incompatible checkpoint, a crash or Ctrl-C in the first epoch), the trainer's files it
-    created (`RUN_FILES`, nothing else) are removed again, so the folder is as it was.
-    `write_with_first_save(path, write)` is the hook for `RunCheckpoint(before_first_save=...)`
-    that saves config.json together with the first checkpoint of a new run.
+    created (`RUN_FILES` and sample images, nothing else) are removed again, so the folder is as
+    it was. `run_checkpoint(parts, write_config=...)` makes the run's `RunCheckpoint`, which
+    saves config.json together with the first checkpoint of a new run.
     """
 
     def __init__(self, run_dir):
@@ -275,13 +275,13 @@ class RunFolder:
         check_writable(self.path)
 
     def _trainer_paths(self):
-        for name in RUN_FILES:
-            top = self.path / name
-            if top.is_dir():
-                yield top
-                yield from top.rglob("*")
-            elif top.exists():
-                yield top
+        """The trainer's files and folders in the run directory, and the images in samples/.
+        (Inside checkpoints/ and best/ TensorFlow's own protocol keeps every step complete.)"""
+        for name in RUN_FILES + tuple(name + ".partial" for name in RUN_FILES):
+            if (self.path / name).exists():
+                yield self.path / name
+        if (self.path / "samples").is_dir():
+            yield from (self.path / "samples").iterdir()
 
     def run_checkpoint(self, parts: dict, max_to_keep: int = 3, write_config=None) -> RunCheckpoint:
         """The RunCheckpoint of `run_dir/checkpoints`; `write_config()` runs just before its first
@@ -308,15 +308,15 @@ class RunFolder:
             raise
 
     def undo(self) -> None:
-        """Remove what the trainer created since this object was made (deepest first)."""
-        created = [path for path in self._trainer_paths() if path not in self.before]
-        for path in sorted(created, key=lambda path: len(path.parts), reverse=True):
+        """Remove what the trainer created since this object was made: files and folders of
+        `RUN_FILES` that were not there, and new images in samples/."""
+        for path in self._trainer_paths():
+            if path in self.before:
+                continue
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
-        for partial in self.path.glob("*.partial"):
-            partial.unlink(missing_ok=True)
         if not self.existed and self.path.is_dir() and not any(self.path.iterdir()):
             self.path.rmdir()
 
