@@ -249,7 +249,7 @@ class RunCheckpoint:
 # The run directory as a whole
 # ---------------------------------------------------------------------------------------
 RUN_FILES = ("config.json", "vae_config.json", "checkpoints", "best", "samples", "history.csv", "loss_curves.png",
-             "metrics.json")  # what the trainers write into a run directory
+             "metrics.json", "logs")  # what the trainers write into a run directory (logs/: TensorBoard)
 
 
 class RunFolder:

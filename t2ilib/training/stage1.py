@@ -15,6 +15,7 @@ schedule, which reads the optimizer's step counter).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -130,7 +131,9 @@ def check_settings_against_data(config: RunConfig, prepared: PreparedData, batch
 def resolved_paths(config: RunConfig) -> RunConfig:
     """`config` with its file and folder settings made absolute (those that name something on
     disk), so that the config.json of a run works from any working directory."""
-    overrides = {"data.data_dir": str(Path(config.data.data_dir).resolve())}
+    overrides = {f"data.{item.name}": str(Path(getattr(config.data, item.name)).resolve())
+                 for item in dataclasses.fields(config.data)
+                 if item.name.endswith("_dir") and getattr(config.data, item.name)}  # data_dir, cache_dir, ...
     if config.data.dataset not in ("shapes", "flickr8k"):
         overrides["data.dataset"] = str(Path(config.data.dataset).resolve())
     for key in ("glove_path", "char_cnn_rnn_dir", "model_name", "hub_handle", "hub_preprocess_handle",
