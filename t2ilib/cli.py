@@ -20,6 +20,7 @@ Every step takes paths and a preset (or a config.json), never hidden globals:
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -28,6 +29,30 @@ import time
 from pathlib import Path
 
 from t2ilib.report import CheckpointWriteError, TrainingDiverged
+
+
+def _count(minimum: int):
+    """An argparse type: an integer >= minimum (a usage error, exit 2, otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is not allowed; give a whole number >= {minimum}")
+        return value
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not allowed; give a finite number > 0")
+    return value
 
 
 def _quiet_tensorflow():
@@ -48,12 +73,10 @@ def _config_from_args(args):
     if getattr(args, "epochs", None) is not None:
         overrides["train.epochs"] = args.epochs
     for item in getattr(args, "set", None) or []:
-        key, _, value = item.partition("=")
-        try:
-            overrides[key] = json.loads(value)  # numbers, true/false, null, lists
-        except json.JSONDecodeError:
-            overrides[key] = value  # plain strings: --set model.last_activation=selu
-    return config.replace(**overrides) if overrides else config
+        key, value = config.parse_setting(item)  # text for string settings, else JSON: 32, 2e-4, true, null
+        overrides[key] = value
+    config = config.replace(**overrides) if overrides else config
+    return config.validate()  # every setting checked before any command starts
 
 
 def _add_config_arguments(parser, default_preset="quickstart"):
@@ -109,14 +132,19 @@ def cmd_quickstart(args):
 
 
 def cmd_sample(args):
+    from t2ilib.training.checkpoints import check_writable
     from t2ilib.training.stage1 import generate
     from t2ilib.viz import save_sample_grid
 
     captions = args.caption or ["a red circle at the top on a black background",
                                 "a blue square in the middle on a white background",
                                 "a yellow triangle at the bottom on a gray background"]
-    images = generate(args.run_dir, captions, num_per_caption=args.num, seed=args.seed)
     out = Path(args.out or Path(args.run_dir) / "samples" / "sample.png")
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder; give the path of the PNG file to write.")
+    if Path(args.run_dir).is_dir():  # (a wrong run directory is reported by generate)
+        check_writable(out.parent)  # before minutes of generating, not after
+    images = generate(args.run_dir, captions, num_per_caption=args.num, seed=args.seed)
     save_sample_grid(images, captions, out)
     print(f"Wrote {out} ({len(captions)} captions x {args.num} samples).")
 
@@ -227,7 +255,10 @@ def cmd_sweep(args):
 
 def cmd_evaluate(args):
     from t2ilib.evaluation import evaluate_run, results_table
+    from t2ilib.training.checkpoints import check_writable
 
+    if Path(args.run_dir).is_dir():  # evaluation.json goes there; (a wrong run directory is reported below)
+        check_writable(args.run_dir)
     weights = None if args.weights.lower() == "none" else args.weights
     metrics = args.metrics.split(",") if args.metrics else None
     kwargs = {"metrics": metrics} if metrics else {}
@@ -240,14 +271,16 @@ def cmd_evaluate(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m t2ilib", description="t2ilib: text-to-image course kit.")
+    parser = argparse.ArgumentParser(prog="python -m t2ilib", description="t2ilib: text-to-image course kit. Add "
+                                     "--debug anywhere to see the traceback of an error.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     quick = commands.add_parser("quickstart", help="prepare, embed and train Stage-I on the built-in dataset")
     _add_config_arguments(quick)
     quick.add_argument("--run-dir", default="runs/quickstart", help="run directory (default: %(default)s)")
-    quick.add_argument("--epochs", type=int, help="override the number of epochs")
-    quick.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bar, 2 one line per epoch")
+    quick.add_argument("--epochs", type=_count(0), help="override the number of epochs")
+    quick.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                       help="0 silent, 1 progress bar, 2 one line per epoch")
     quick.add_argument("--allow-config-change", action="store_true", help="resume even if settings changed")
     quick.set_defaults(func=cmd_quickstart)
 
@@ -262,16 +295,17 @@ def build_parser():
     train = commands.add_parser("train", help="train (or resume) StackGAN Stage-I into a run directory")
     _add_config_arguments(train)
     train.add_argument("--run-dir", help="run directory (default: runs/<config name>); resumes if it has checkpoints")
-    train.add_argument("--epochs", type=int, help="override the number of epochs")
-    train.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bar, 2 one line per epoch")
+    train.add_argument("--epochs", type=_count(0), help="override the number of epochs")
+    train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                       help="0 silent, 1 progress bar, 2 one line per epoch")
     train.add_argument("--allow-config-change", action="store_true", help="resume even if settings changed")
     train.set_defaults(func=cmd_train)
 
     sample = commands.add_parser("sample", help="generate images for captions from a trained run directory")
     sample.add_argument("--run-dir", required=True)
     sample.add_argument("--caption", action="append", help="a caption (repeatable)")
-    sample.add_argument("--num", type=int, default=4, help="images per caption")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--num", type=_count(1), default=4, help="images per caption")
+    sample.add_argument("--seed", type=_count(0), default=0)
     sample.add_argument("--out", help="output PNG (default: <run-dir>/samples/sample.png)")
     sample.set_defaults(func=cmd_sample)
 
@@ -279,7 +313,7 @@ def build_parser():
     _add_config_arguments(stage2)
     stage2.add_argument("--stage1-run-dir", required=True, help="the Stage-I run directory to refine")
     stage2.add_argument("--run-dir", help="Stage-II run directory (default: runs/<config name>_stage2)")
-    stage2.add_argument("--verbose", type=int, default=1)
+    stage2.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     stage2.add_argument("--allow-config-change", action="store_true")
     stage2.set_defaults(func=cmd_train_stage2)
 
@@ -289,10 +323,10 @@ def build_parser():
     vae_train.add_argument("--dataset", help="'shapes' (default), 'flickr8k' or a Flickr8k-format folder")
     vae_train.add_argument("--data-dir", help="folder for datasets and caches (default: ./t2ilib_data)")
     vae_train.add_argument("--glove-path", help="glove.6B.50d.txt (default on shapes: a Word2Vec stand-in)")
-    vae_train.add_argument("--epochs", type=int)
-    vae_train.add_argument("--batch-size", type=int)
-    vae_train.add_argument("--learning-rate", type=float)
-    vae_train.add_argument("--verbose", type=int, default=1)
+    vae_train.add_argument("--epochs", type=_count(0))
+    vae_train.add_argument("--batch-size", type=_count(1))
+    vae_train.add_argument("--learning-rate", type=_positive_number)
+    vae_train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     vae_train.set_defaults(func=cmd_vae_train)
 
     vae_compare = commands.add_parser("vae-compare", help="one figure and one table for several VAE run directories")
@@ -305,8 +339,8 @@ def build_parser():
     retrieval.add_argument("--encoders", default="word2vec,onehot,tokenizer",
                            help="comma-separated text.encoder names (default: %(default)s)")
     retrieval.add_argument("--split", default="validation", help="split whose images form the gallery")
-    retrieval.add_argument("--max-images", type=int, help="draw this many images of the split (seeded)")
-    retrieval.add_argument("--seed", type=int, default=0)
+    retrieval.add_argument("--max-images", type=_count(1), help="draw this many images of the split (seeded)")
+    retrieval.add_argument("--seed", type=_count(0), default=0)
     retrieval.add_argument("--group", choices=["image", "attributes"],
                            help="what counts as the same scene (default: attributes on shapes, else image)")
     retrieval.add_argument("--csv", help="also write the table to this CSV file")
@@ -320,10 +354,10 @@ def build_parser():
     baseline.add_argument("--output-dir", required=True, help="mapper/, comparison.png, comparison.csv, ...")
     baseline.add_argument("--feature-weights", default="imagenet",
                           help="'imagenet' (default), 'none' (random weights: offline pipeline check) or a weights file")
-    baseline.add_argument("--feature-input-size", type=int, default=299, help="Xception input side (>= 71)")
-    baseline.add_argument("--mapper-epochs", type=int, help="epochs of the text-to-feature mapper (default 40)")
-    baseline.add_argument("--epochs", type=int, help="override the number of epochs of both Stage-I runs")
-    baseline.add_argument("--verbose", type=int, default=0)
+    baseline.add_argument("--feature-input-size", type=_count(71), default=299, help="Xception input side (>= 71)")
+    baseline.add_argument("--mapper-epochs", type=_count(1), help="epochs of the text-to-feature mapper (default 40)")
+    baseline.add_argument("--epochs", type=_count(0), help="override the number of epochs of both Stage-I runs")
+    baseline.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0)
     baseline.set_defaults(func=cmd_feature_baseline)
 
 
@@ -335,16 +369,16 @@ def build_parser():
                             "last_activation, epochs. Default: the report's grid on Flickr8k, a small one on shapes")
     sweep.add_argument("--baseline", action="append", metavar="NAME=VALUE", help="baseline value of a factor")
     sweep.add_argument("--mode", default="one_at_a_time", choices=["one_at_a_time", "grid"])
-    sweep.add_argument("--epochs", type=int, help="override the number of epochs of the base config")
-    sweep.add_argument("--num-captions", type=int, default=4, help="rows of the comparison figures")
-    sweep.add_argument("--num-noise", type=int, default=1, help="noise vectors per caption and variant")
-    sweep.add_argument("--verbose", type=int, default=0)
+    sweep.add_argument("--epochs", type=_count(0), help="override the number of epochs of the base config")
+    sweep.add_argument("--num-captions", type=_count(1), default=4, help="rows of the comparison figures")
+    sweep.add_argument("--num-noise", type=_count(1), default=1, help="noise vectors per caption and variant")
+    sweep.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0)
     sweep.set_defaults(func=cmd_sweep)
 
     evaluate = commands.add_parser("evaluate", help="FID, IS, R-precision, diversity and fidelity of a run directory")
     evaluate.add_argument("--run-dir", required=True)
     evaluate.add_argument("--split", default="test")
-    evaluate.add_argument("--num-images", type=int, help="captions of the split to use (default: all)")
+    evaluate.add_argument("--num-images", type=_count(1), help="captions of the split to use (default: all)")
     evaluate.add_argument("--weights", default="imagenet", help="'imagenet' or 'none' (random: pipeline check only)")
     evaluate.add_argument("--metrics", help="comma-separated subset of fid,inception_score,r_precision,diversity,fidelity")
     evaluate.add_argument("--checkpoint-dir", default="checkpoints", help="'checkpoints' (latest) or 'best'")
@@ -370,18 +404,58 @@ def cmd_storage(args) -> int:
     return 0
 
 
+USAGE_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, FileExistsError)
+
+
+def explain(error: BaseException, command: str | None = None) -> tuple[str, int]:
+    """(one-paragraph message, exit code) for an error a command stopped with: 2 for usage
+    errors (a setting, an argument, a path that is wrong), 1 for failures (a diverged run, a
+    full or read-only disk, unreadable checkpoints, no network)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    if len(text) > 1500:
+        text = text[:1500] + " ..."
+    if isinstance(error, (TrainingDiverged, CheckpointWriteError)):
+        return text, 1
+    if isinstance(error, PermissionError) or getattr(error, "errno", None) in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (f"{text} Check that the folder exists and that you can write to it (on Colab: is Drive mounted?), or "
+                "choose another folder."), 1
+    if isinstance(error, USAGE_ERRORS):
+        return text, 2
+    if "url fetch failure" in text.lower() or "urlopen error" in text.lower():
+        offline = {"evaluate": "--weights none (random Inception weights: a pipeline check only)",
+                   "feature-baseline": "--feature-weights none (random Xception weights)"}.get(
+                       command, "settings that need no download (the offline defaults)")
+        return (f"Could not download pretrained weights ({text}). Without internet, use {offline}; or download the "
+                "weights where you have internet and run again."), 1
+    if isinstance(error, OSError):
+        return f"{text} (a file or folder could not be read or written).", 1
+    if isinstance(error, RuntimeError):
+        return text, 1
+    return (f"{type(error).__name__}: {text}. This is unexpected: run the same command with --debug for the "
+            "traceback, and report it."), 1
+
+
 def main(argv=None) -> int:
+    """Run one command. Errors are printed as one paragraph (`explain`) with exit code 2 (usage)
+    or 1 (failure); `--debug` (anywhere on the line) shows the traceback instead."""
     _quiet_tensorflow()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     for noisy in ("gensim", "sentence_transformers", "tensorflow", "absl", "h5py", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    args = build_parser().parse_args([item for item in argv if item != "--debug"])
     try:
         result = args.func(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (TrainingDiverged, CheckpointWriteError) as error:  # a run stopped on NaN/Inf, a full disk
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted: re-run the same command to continue from the last checkpoint.", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001  (every failure becomes one clear paragraph)
+        if debug:
+            raise
+        message, code = explain(error, args.command)
+        print(f"error: {message}", file=sys.stderr)
+        return code
     return result if isinstance(result, int) else 0

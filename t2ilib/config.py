@@ -12,12 +12,22 @@ Each preset also has Stage-II settings (`stage2`: 4x the Stage-I size; 128 for t
 quickstart, 256 for colab and official).
 
 A config is plain data: `RunConfig.to_dict()` / `RunConfig.from_dict()` round-trip through JSON.
+
+Validation (`RunConfig.validate()`, run by every trainer and the CLI before anything is written):
+every field's type is checked from its annotation (a new field gets this for free); its range or
+allowed values come from `ALLOWED` below, or from the field itself:
+`new_knob: int = field(default=3, metadata=allowed(at_least(1)))`. Rules that need several
+fields are in `RunConfig.validate`; `check_batch_fits` needs the prepared data. Errors are
+`ConfigError` (a ValueError) naming the setting, the value given and what is allowed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,6 +124,192 @@ class Stage2Config:
     steps_per_epoch: int | None = None  # None = one pass over the training captions
 
 
+# ---------------------------------------------------------------------------------------
+# What each setting may be. Types come from the annotations above; ranges and choices from here.
+# ---------------------------------------------------------------------------------------
+class ConfigError(ValueError):
+    """A setting that is not allowed: the message names it, the value given and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """A range (`low`/`high`, inclusive unless `*_open`), a set of `choices`, or powers of two."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple | None = None
+    power_of_two: bool = False
+
+    def accepts(self, value) -> bool:
+        if self.choices is not None:
+            return value in self.choices
+        if value is None or isinstance(value, (str, bool)):
+            return True  # None and strings are judged by their type alone
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return False
+        return not self.power_of_two or (value > 0 and int(value) & (int(value) - 1) == 0)
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(json.dumps(choice) for choice in self.choices)
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+        text = " and ".join(parts)
+        return f"a power of two {text}".strip() if self.power_of_two else text
+
+
+def at_least(low) -> Allowed:
+    return Allowed(low=low)
+
+
+def above(low) -> Allowed:
+    return Allowed(low=low, low_open=True)
+
+
+def between(low, high, high_open: bool = False) -> Allowed:
+    return Allowed(low=low, high=high, high_open=high_open)
+
+
+def one_of(*choices) -> Allowed:
+    return Allowed(choices=tuple(choices))
+
+
+def power_of_two(low) -> Allowed:
+    return Allowed(low=low, power_of_two=True)
+
+
+def allowed(rule: Allowed) -> dict:
+    """`field(default=..., metadata=allowed(at_least(1)))`: a rule declared on the field itself."""
+    return {"allowed": rule}
+
+
+# Names the rest of the kit defines (t2ilib.text.ENCODERS + the Xception feature condition,
+# t2ilib.acceleration); tests/test_bad_input_cli.py checks that these lists agree.
+TEXT_ENCODERS = ("word2vec", "sentence-transformers", "tokenizer", "onehot", "tfhub", "tfhub-bert", "glove",
+                 "char-cnn-rnn", "xception-features")
+MIXED_PRECISIONS = ("off", "auto", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("default", "mirrored", "tpu")
+
+ALLOWED = {
+    "data.split_rule": one_of("reports", "official"),
+    "data.image_size": power_of_two(8),
+    "data.shapes_num_images": at_least(3),  # one image per split
+    "data.shapes_seed": at_least(0),
+    "text.encoder": one_of(*TEXT_ENCODERS),
+    "text.word2vec_dim": at_least(1),
+    "text.word2vec_epochs": at_least(1),
+    "text.batch_size": at_least(1),
+    "text.tokenizer_length": at_least(1),
+    "text.vocabulary_min_count": at_least(1),
+    "text.glove_pooling": one_of("sum", "mean"),
+    "text.feature_input_size": at_least(71),
+    "model.condition_dim": at_least(1),
+    "model.noise_dim": at_least(1),
+    "model.generator_width": at_least(1),
+    "model.discriminator_width": at_least(1),
+    "model.last_activation": one_of("relu", "leaky_relu", "selu"),
+    "model.joint_kernel_size": one_of(1, 3),
+    "model.kl_weight": at_least(0),
+    "train.batch_size": at_least(1),
+    "train.epochs": at_least(0),
+    "train.optimizer": one_of("adam", "rmsprop", "adadelta"),
+    "train.learning_rate": above(0),
+    "train.beta_1": between(0, 1, high_open=True),
+    "train.lr_decay_epochs": at_least(0),
+    "train.seed": at_least(0),
+    "train.checkpoint_every_epochs": at_least(1),
+    "train.max_to_keep": at_least(1),
+    "train.num_sample_captions": at_least(1),
+    "train.num_sample_noise": at_least(1),
+    "train.steps_per_epoch": at_least(1),
+    "train.fidelity_samples": at_least(1),
+    "train.checkpoint_every_steps": at_least(0),
+    "train.mixed_precision": one_of(*MIXED_PRECISIONS),
+    "train.strategy": one_of(*STRATEGIES),
+    "stage2.image_size": power_of_two(8),
+    "stage2.generator_width": at_least(1),
+    "stage2.discriminator_width": at_least(1),
+    "stage2.num_residual": at_least(0),
+    "stage2.batch_size": at_least(1),
+    "stage2.epochs": at_least(0),
+    "stage2.learning_rate": above(0),
+    "stage2.lr_decay_epochs": at_least(0),
+    "stage2.steps_per_epoch": at_least(1),
+}
+
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string",
+               type(None): "null (None)", list: "a list", dict: "a mapping"}
+
+
+def _options(annotation) -> tuple:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
+def _has_type(value, kind) -> bool:
+    if kind is type(None):
+        return value is None
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    origin = typing.get_origin(kind) or kind
+    return isinstance(value, origin) if isinstance(origin, type) else True
+
+
+def _type_name(kind) -> str:
+    return _TYPE_NAMES.get(typing.get_origin(kind) or kind, getattr(kind, "__name__", str(kind)))
+
+
+def setting_problems(settings, rules: dict | None = None, prefix: str = "") -> list[str]:
+    """'name = value (expected ...)' for every field of the dataclass `settings` (and of the
+    dataclasses inside it) whose value has the wrong type or is outside its `Allowed` rule
+    (from the field's metadata, else `rules["prefix.name"]`). [] when all is well."""
+    rules = ALLOWED if rules is None else rules
+    hints = typing.get_type_hints(type(settings))
+    problems = []
+    for item in dataclasses.fields(settings):
+        name, value = f"{prefix}{item.name}", getattr(settings, item.name)
+        if dataclasses.is_dataclass(value):
+            problems += setting_problems(value, rules, f"{name}.")
+            continue
+        options = _options(hints[item.name])
+        if not any(_has_type(value, kind) for kind in options):
+            problems.append(f"{name} = {value!r} (expected {' or '.join(_type_name(kind) for kind in options)})")
+            continue
+        rule = item.metadata.get("allowed") or rules.get(name)
+        if rule is not None and value is not None and not rule.accepts(value):
+            declared = [kind for kind in options if kind is not type(None)][0]
+            kind = "" if rule.choices is not None or rule.power_of_two else _type_name(declared) + " "
+            problems.append(f"{name} = {value!r} (expected {kind}{rule.describe()})")
+    return problems
+
+
+def raise_setting_problems(problems: list[str], how: str = "change it in the config or, on the command line, "
+                           "with --set SECTION.KEY=VALUE") -> None:
+    """One `ConfigError` listing every problem, or nothing."""
+    if problems:
+        head = "This setting is not allowed" if len(problems) == 1 else f"{len(problems)} settings are not allowed"
+        raise ConfigError(f"{head}: {'; '.join(problems)}. Nothing was written; {how}.")
+
+
+def check_batch_fits(name: str, batch_size: int, available: int, what: str) -> None:
+    """Refuse a batch larger than the `available` items (training captions) it is drawn from."""
+    if batch_size > available:
+        raise ConfigError(f"This setting is not allowed: {name} = {batch_size} (expected at most {available}, the "
+                          f"number of {what}). Nothing was written; lower {name} or use a larger dataset.")
+
+
 @dataclass
 class RunConfig:
     name: str = "stage1"
@@ -128,9 +324,11 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
+        if not isinstance(values, dict):
+            raise ConfigError(f"A run config is a mapping of sections; got {type(values).__name__}.")
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ValueError(f"Unknown config sections {sorted(unknown)}; expected name, data, text, model, train, stage2.")
+            raise ConfigError(f"Unknown config sections {sorted(unknown)}; expected name, data, text, model, train, stage2.")
         sections = {"data": DataConfig, "text": TextConfig, "model": ModelConfig, "train": TrainConfig,
                     "stage2": Stage2Config}
         kwargs = {}
@@ -142,7 +340,11 @@ class RunConfig:
         return cls(**kwargs)
 
     def save(self, path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        """Write config.json atomically (a temporary file renamed over it): never half a file."""
+        path = Path(path)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        partial.replace(path)
 
     @classmethod
     def load(cls, path) -> "RunConfig":
@@ -150,25 +352,74 @@ class RunConfig:
         try:
             return cls.from_dict(json.loads(path.read_text()))
         except (json.JSONDecodeError, TypeError, ValueError) as error:
-            raise ValueError(f"{path}: not a valid t2ilib run config ({error}).") from error
+            raise ConfigError(f"{path}: not a valid t2ilib run config ({error}).") from error
+        except IsADirectoryError as error:
+            raise ConfigError(f"{path} is a folder; expected a run's config.json file.") from error
 
     def replace(self, **overrides) -> "RunConfig":
         """A copy with dotted overrides, e.g. `config.replace(**{"train.epochs": 5})`."""
         values = self.to_dict()
         for dotted, value in overrides.items():
             section, _, key = dotted.rpartition(".")
+            if section and not isinstance(values.get(section), dict):
+                raise ConfigError(f"Unknown config key {dotted!r}: there is no section {section!r} (sections: "
+                                  f"{', '.join(name for name, item in values.items() if isinstance(item, dict))}).")
             target = values[section] if section else values
             if key not in target:
-                raise ValueError(f"Unknown config key {dotted!r}.")
+                raise ConfigError(f"Unknown config key {dotted!r}; the keys of {section or 'the top level'} are: "
+                                  f"{', '.join(sorted(target))}.")
+            if isinstance(target[key], dict):
+                raise ConfigError(f"{dotted!r} is a whole config section; set one of its keys, e.g. {dotted}.epochs.")
             target[key] = value
         return RunConfig.from_dict(values)
 
+    def validate(self, check_paths: bool = True) -> "RunConfig":
+        """Raise `ConfigError` naming every setting that is not allowed (type, range, choices and
+        the rules between settings); `check_paths`: a dataset folder must exist, a data folder
+        must not be a file. Returns the config, so `config.validate()` can be chained."""
+        problems = setting_problems(self)
+        if not problems:  # rules between settings, once each setting is of the right kind
+            if self.train.collapse_guard and self.train.num_sample_captions < 2:
+                problems.append(f"train.num_sample_captions = {self.train.num_sample_captions} (expected >= 2 while "
+                                "train.collapse_guard is true: the guard compares captions)")
+        if check_paths and isinstance(self.data.dataset, str) and self.data.dataset not in ("shapes", "flickr8k"):
+            folder = Path(self.data.dataset)
+            if not folder.is_dir():
+                state = "is a file" if folder.exists() else "does not exist"
+                problems.append(f"data.dataset = {self.data.dataset!r} (expected 'shapes', 'flickr8k' or a "
+                                f"Flickr8k-format folder; that path {state})")
+        if check_paths and isinstance(self.data.data_dir, str) and Path(self.data.data_dir).is_file():
+            problems.append(f"data.data_dir = {self.data.data_dir!r} (expected a folder; that path is a file)")
+        raise_setting_problems(problems)
+        return self
+
+    def parse_setting(self, item: str) -> tuple[str, object]:
+        """'section.key=value' (the CLI's --set) -> (key, value): text for string settings, JSON
+        (numbers, true/false, null, lists) for the others; what does not parse is kept as text
+        and then judged by `validate`."""
+        dotted, equals, text = item.partition("=")
+        if not equals or not dotted.strip():
+            raise ConfigError(f"--set {item!r}: write SECTION.KEY=VALUE, e.g. --set train.batch_size=32.")
+        dotted = dotted.strip()
+        self.replace(**{dotted: None})  # ConfigError for an unknown key
+        section_name, _, key = dotted.rpartition(".")
+        section = getattr(self, section_name) if section_name else self
+        kinds = _options(typing.get_type_hints(type(section))[key])
+        if str in kinds and not (type(None) in kinds and text == "null"):
+            return dotted, text
+        try:
+            return dotted, json.loads(text)
+        except json.JSONDecodeError:
+            return dotted, text
+
 
 def _build_section(section_cls, values: dict, section_name: str):
+    if not isinstance(values, dict):
+        raise ConfigError(f"Config section {section_name!r} must be a mapping of keys to values; got {values!r}.")
     known = {f.name for f in dataclasses.fields(section_cls)}
     unknown = set(values) - known
     if unknown:
-        raise ValueError(f"Unknown keys {sorted(unknown)} in config section {section_name!r}; known keys: {sorted(known)}.")
+        raise ConfigError(f"Unknown keys {sorted(unknown)} in config section {section_name!r}; known keys: {sorted(known)}.")
     return section_cls(**values)
 
 

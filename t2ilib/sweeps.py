@@ -205,6 +205,8 @@ def run_sweep(spec: SweepSpec, sweep_dir, verbose: int = 0, num_captions: int = 
     runs_dir.mkdir(parents=True, exist_ok=True)
     (sweep_dir / "sweep.json").write_text(json.dumps(spec.to_dict(), indent=2, default=str) + "\n")
     variants = spec.variants()
+    for variant in variants:  # every variant's settings checked before the first one trains
+        variant.config(spec.base).validate()
     for number, variant in enumerate(variants, 1):
         run_dir = runs_dir / variant.name
         config = variant.config(spec.base)

@@ -5,7 +5,6 @@ import json
 import logging
 import warnings
 
-import keras
 import numpy as np
 import pytest
 

@@ -23,6 +23,36 @@ from t2ilib.report import warn_once
 logger = logging.getLogger("t2ilib")
 
 MAX_IMAGE_PIXELS = 100_000_000  # refuse decompression bombs; a real photo is far below this
+ALPHA_BACKGROUND = (255, 255, 255)  # transparent pixels are composited onto white (as a browser page shows them)
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any image Pillow opens, as 8-bit RGB with its colours kept.
+
+    - 16-bit greyscale (`I;16*`, e.g. a 16-bit PNG): scaled to 8 bits (v / 257: 65535 -> 255).
+    - 32-bit integer `I`: taken as 16-bit values (0..65535) when any exceeds 255, else as 8-bit;
+      outside the range clipped. 32-bit float `F`: values in [0, 1] scaled by 255, others taken
+      as 0..255 and clipped; NaN -> 0.
+    - transparency (`RGBA`, `LA`, `PA`, `RGBa`, a palette or greyscale image with a
+      transparent colour): composited onto `ALPHA_BACKGROUND` (white), never dropped onto
+      whatever colour the transparent pixels happen to hold.
+    - `P` (palette), `1`, `L`, `CMYK`, `YCbCr`, `LAB`, `HSV`, `RGBX`: Pillow's own conversion.
+    """
+    mode = image.mode
+    if mode in _SIXTEEN_BIT or mode in ("I", "F"):
+        values = np.asarray(image).astype(np.float64)
+        if mode in _SIXTEEN_BIT or (mode == "I" and values.size and values.max() > 255):
+            values = np.clip(values, 0, 65535) / 257.0
+        elif mode == "F" and values.size and np.nanmin(values) >= 0 and np.nanmax(values) <= 1:
+            values = values * 255.0
+        grey = np.clip(np.nan_to_num(values, nan=0.0), 0, 255).round().astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if "A" in mode or "a" in mode or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, ALPHA_BACKGROUND + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
 
 
 def load_size_for(image_size: int) -> int:
@@ -31,7 +61,8 @@ def load_size_for(image_size: int) -> int:
 
 
 def load_rgb(path, size: int) -> np.ndarray:
-    """Decode any image Pillow reads (JPEG, PNG, GIF, grayscale, CMYK...) to (size, size, 3) uint8.
+    """Decode any image Pillow reads (JPEG, PNG, GIF, TIFF; every mode, see `to_rgb`) to
+    (size, size, 3) uint8.
 
     The whole picture is resized to a square (as StackGAN does for Flickr8k-like data), with
     Pillow's antialiasing filter.
@@ -41,7 +72,7 @@ def load_rgb(path, size: int) -> np.ndarray:
         Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
         with Image.open(path) as image:
             image.draft("RGB", (size * 2, size * 2))  # JPEG: decode at reduced scale when much larger
-            image = image.convert("RGB")
+            image = to_rgb(image)
             image = image.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
             return np.asarray(image, dtype=np.uint8)
 

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from t2ilib.report import TrainingDiverged  # noqa: F401  (raised here, defined TF-free)
+from t2ilib.training.checkpoints import non_finite_variables
 from t2ilib.viz import plot_history, save_sample_grid, save_stacked_grid, to_uint8
 
 logger = logging.getLogger("t2ilib")
@@ -259,17 +260,6 @@ def non_finite_logs(logs) -> str | None:
     for name, value in (logs or {}).items():
         if np.ndim(value) == 0 and isinstance(value, (int, float, np.number)) and not np.isfinite(value):
             return f"{name} = {value}"
-    return None
-
-
-def non_finite_variables(variables) -> str | None:
-    """The path of the first floating-point variable holding a NaN/Inf, or None."""
-    import tensorflow as tf
-
-    for variable in variables:
-        value = getattr(variable, "value", variable)
-        if value.dtype.is_floating and not bool(tf.reduce_all(tf.math.is_finite(value))):
-            return getattr(variable, "path", None) or variable.name
     return None
 
 

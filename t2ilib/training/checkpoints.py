@@ -22,14 +22,25 @@ checkpoint damaged after the fact (truncated or garbled by a Drive sync, index f
 detected on restore (TensorFlow checks a CRC32C of every tensor), reported once, and the one
 before it is used. A missing or unreadable state file is rebuilt from the checkpoint files on
 disk instead of silently starting the run again from epoch 0.
+
+Nothing non-finite is ever written or read back: `RunCheckpoint.save` refuses a state holding
+NaN/Inf (`NonFiniteWeights`), and a checkpoint that restores NaN/Inf is treated as unreadable
+(the one before it is used; none left: `CheckpointUnreadable`), so every loader refuses it.
+
+`RunFolder` makes a run directory change only by steps that complete: a start that fails (bad
+settings, unreadable or incompatible checkpoints, a crash before the first checkpoint) leaves
+the folder as it was; config.json is written with the first checkpoint, or after a restore.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import tensorflow as tf
@@ -97,6 +108,36 @@ def repair_checkpoint_folder(directory) -> None:
               "(newest: %s).", state_file, problem, len(on_disk), Path(on_disk[-1]).name)
 
 
+class NonFiniteWeights(RuntimeError):
+    """A state holding NaN/Inf was about to be written (or used): it never is."""
+
+
+class CheckpointUnreadable(RuntimeError):
+    """None of the checkpoints of a folder could be restored; `problems`: one line per file."""
+
+    def __init__(self, message: str, problems: list[str]):
+        super().__init__(message)
+        self.problems = problems
+
+
+def non_finite_variables(variables) -> str | None:
+    """The path of the first floating-point variable holding a NaN/Inf, or None."""
+    for variable in variables:
+        value = _tf_variable(variable)
+        if value.dtype.is_floating and not bool(tf.reduce_all(tf.math.is_finite(value))):
+            return getattr(variable, "path", None) or variable.name
+    return None
+
+
+def refuse_non_finite(variables, what: str) -> None:
+    """Raise `NonFiniteWeights` naming `what` (e.g. a weights file about to be written) and the
+    first variable holding NaN/Inf; nothing when every value is finite."""
+    name = non_finite_variables(variables)
+    if name:
+        raise NonFiniteWeights(f"{what}: variable {name} holds NaN/Inf, so it is not written (nor used). Training "
+                               "diverged: lower the learning rate and train again in a new run directory.")
+
+
 def _tf_variable(variable):
     """The underlying tf.Variable of a Keras 3 variable (or the variable itself)."""
     return getattr(variable, "value", variable) if not isinstance(variable, tf.Variable) else variable
@@ -120,8 +161,10 @@ class RunCheckpoint:
     `restore_or_initialize()` returns the number of finished epochs (0 for a new run).
     """
 
-    def __init__(self, directory, parts: dict, max_to_keep: int = 3):
+    def __init__(self, directory, parts: dict, max_to_keep: int = 3, before_first_save=None):
         self.directory = Path(directory)
+        self.before_first_save = before_first_save  # called once, just before the first save (RunFolder)
+        self.saved = False  # a checkpoint was written by this object
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")  # batches trained (GAN trainers)
         self.parts = parts
@@ -150,6 +193,9 @@ class RunCheckpoint:
             try:
                 status = self.checkpoint.restore(path)
                 status.assert_existing_objects_matched()
+                bad = non_finite_variables(self.variables())
+                if bad:
+                    raise NonFiniteWeights(f"variable {bad} holds NaN/Inf")
             except Exception as error:  # noqa: BLE001  (TensorFlow raises many kinds for a damaged file)
                 reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
                 problems.append(f"{path}: {reason}")
@@ -159,10 +205,10 @@ class RunCheckpoint:
             logger.info("Resumed from %s (epoch %d).", path, epoch)
             return epoch
         if candidates:
-            raise RuntimeError(
+            raise CheckpointUnreadable(
                 f"None of the {len(candidates)} checkpoints in {self.directory} could be read "
                 f"({'; '.join(problems[:3])}). Move the folder away to start a new run, or restore a "
-                "backup copy of it.")
+                "backup copy of it.", problems)
         return 0
 
     def save(self, epoch: int, step: int | None = None) -> str:
@@ -173,11 +219,18 @@ class RunCheckpoint:
         Raises `CheckpointWriteError` naming the folder (and saying what to do) when the write
         fails, e.g. on a full disk; the previous checkpoint is left as it was.
         """
+        number = epoch if step is None else step
+        refuse_non_finite(self.variables(), f"Checkpoint {CHECKPOINT_NAME}-{number} in {self.directory}")
+        if self.before_first_save is not None:
+            hook, self.before_first_save = self.before_first_save, None
+            hook()
         self.epoch.assign(epoch)
         if step is not None:
             self.step.assign(step)
         try:
-            return self.manager.save(checkpoint_number=epoch if step is None else step)
+            path = self.manager.save(checkpoint_number=number)
+            self.saved = True
+            return path
         except (OSError, tf.errors.OpError) as error:
             number = epoch if step is None else step
             shutil.rmtree(self.directory / f"{CHECKPOINT_NAME}-{number}_temp", ignore_errors=True)
@@ -190,3 +243,122 @@ class RunCheckpoint:
                 f"Could not write checkpoint {CHECKPOINT_NAME}-{number} to {self.directory}: {cause} "
                 f"({type(error).__name__}: {error}). {kept} Free space there (on Drive: delete old runs "
                 "and empty the bin) or lower train.max_to_keep, then re-run the same command.") from error
+
+
+# ---------------------------------------------------------------------------------------
+# The run directory as a whole
+# ---------------------------------------------------------------------------------------
+RUN_FILES = ("config.json", "vae_config.json", "checkpoints", "best", "samples", "history.csv", "loss_curves.png",
+             "metrics.json", "logs")  # what the trainers write into a run directory (logs/: TensorBoard)
+
+
+class RunFolder:
+    """A run directory that only steps which complete change.
+
+    Made before a trainer writes anything: it refuses a path that is a file or a folder it
+    cannot write to, and remembers what is there. `undo_on_failure()` wraps the start of
+    training: if it fails before this session wrote a checkpoint (bad data, an unreadable or
+    incompatible checkpoint, a crash or Ctrl-C in the first epoch), the trainer's files it
+    created (`RUN_FILES` and sample images, nothing else) are removed again, so the folder is as
+    it was. `run_checkpoint(parts, write_config=...)` makes the run's `RunCheckpoint`, which
+    saves config.json together with the first checkpoint of a new run.
+    """
+
+    def __init__(self, run_dir):
+        self.path = Path(run_dir)
+        if self.path.exists() and not self.path.is_dir():
+            raise NotADirectoryError(f"The run directory {self.path} is a file; give a folder (new or an earlier "
+                                     "run's) as the run directory.")
+        self.existed = self.path.is_dir()
+        self.before = set(self._trainer_paths())
+        self.checkpoints: list[RunCheckpoint] = []  # whose saves count as "this session wrote a checkpoint"
+        check_writable(self.path)
+
+    def _trainer_paths(self):
+        """The trainer's files and folders in the run directory, and the images in samples/.
+        (Inside checkpoints/ and best/ TensorFlow's own protocol keeps every step complete.)"""
+        for name in RUN_FILES + tuple(name + ".partial" for name in RUN_FILES):
+            if (self.path / name).exists():
+                yield self.path / name
+        if (self.path / "samples").is_dir():
+            yield from (self.path / "samples").iterdir()
+
+    def run_checkpoint(self, parts: dict, max_to_keep: int = 3, write_config=None) -> RunCheckpoint:
+        """The RunCheckpoint of `run_dir/checkpoints`; `write_config()` runs just before its first
+        save (a new run's config.json goes with its first checkpoint)."""
+        checkpoint = RunCheckpoint(self.path / "checkpoints", parts, max_to_keep=max_to_keep,
+                                   before_first_save=write_config)
+        self.checkpoints.append(checkpoint)
+        return checkpoint
+
+    @property
+    def saved(self) -> bool:
+        return any(checkpoint.saved for checkpoint in self.checkpoints)
+
+    @contextlib.contextmanager
+    def undo_on_failure(self):
+        """Create the folder, run the block; on any failure before a checkpoint of this session
+        was written, `undo()`."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            yield self
+        except BaseException:
+            if not self.saved:
+                self.undo()
+            raise
+
+    def undo(self) -> None:
+        """Remove what the trainer created since this object was made: files and folders of
+        `RUN_FILES` that were not there, and new images in samples/."""
+        for path in self._trainer_paths():
+            if path in self.before:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        if not self.existed and self.path.is_dir() and not any(self.path.iterdir()):
+            self.path.rmdir()
+
+    def trim_history(self, finished_epochs: int, name: str = "history.csv") -> None:
+        """Drop the rows of epochs after the restored checkpoint (0-based `epoch` >=
+        `finished_epochs`), written by a session that stopped before saving them, so a resumed
+        run's history has each epoch once. Rewritten atomically."""
+        path = self.path / name
+        if not path.is_file():
+            return
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        if not lines:
+            return
+        kept = [lines[0]] + [line for line in lines[1:] if not _epoch_at_least(line, finished_epochs)]
+        if len(kept) < len(lines):
+            partial = path.with_name(name + ".partial")
+            partial.write_text("".join(kept), encoding="utf-8")
+            partial.replace(path)
+            logger.info("Dropped %d row(s) of %s for epochs after the checkpoint the run resumes from.",
+                        len(lines) - len(kept), path)
+
+
+def _epoch_at_least(line: str, epoch: int) -> bool:
+    try:
+        return int(float(line.split(",", 1)[0])) >= epoch
+    except ValueError:
+        return False
+
+
+def check_writable(path) -> None:
+    """Raise PermissionError naming `path` when files cannot be created in it (or, for a folder
+    that does not exist yet, in its nearest existing parent): a read-only mount, no permission."""
+    path = Path(path)
+    probe_in = path
+    while not probe_in.exists() and probe_in != probe_in.parent:
+        probe_in = probe_in.parent
+    if not probe_in.is_dir():
+        raise NotADirectoryError(f"{probe_in} is a file, so {path} cannot be a folder; choose another path.")
+    try:
+        with tempfile.TemporaryFile(dir=probe_in):
+            pass
+    except OSError as error:
+        raise PermissionError(f"Cannot write to {probe_in} ({os.strerror(error.errno) if error.errno else error}): "
+                              f"{path} needs a folder you can write to. On Colab, check that Drive is mounted "
+                              "(and not full); otherwise choose another folder.") from error

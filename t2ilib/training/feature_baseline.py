@@ -39,6 +39,7 @@ from t2ilib.features.mapper import MapperConfig, build_mapper, mapped_retrieval
 from t2ilib.features.xception import FEATURE_ENCODER
 from t2ilib.training import stage1
 from t2ilib.training.callbacks import HistoryCSV, generate_grid
+from t2ilib.training.checkpoints import refuse_non_finite
 from t2ilib.viz import save_sample_grid, side_by_side
 
 logger = logging.getLogger("t2ilib")
@@ -117,6 +118,7 @@ def train_mapper(feature_run_dir, mapper_dir, text_config: TextConfig, mapper_co
     metrics = {"held_out_split": held_out,
                **evaluate_mapper(mapper, embeddings, conditions, validation, prepared.attributes)}
     metrics.update({name: float(values[-1]) for name, values in history.history.items() if name in ("loss", "val_loss")})
+    refuse_non_finite(mapper.variables, f"The mapper weights {mapper_dir / MAPPER_WEIGHTS}")
     mapper.save_weights(mapper_dir / MAPPER_WEIGHTS)
     info_path.write_text(json.dumps({**settings, "feature_run_dir": str(Path(feature_run_dir).resolve()),
                                      "text_encoder": encoder.cache_key(), "condition": condition.cache_key(),
@@ -171,6 +173,7 @@ def load_mapper(mapper_dir, feature_run_dir=None):
     encoder, _ = stage1.embed_all_captions(_text_run_config(feature_config, text_config), prepared)
     mapper = build_mapper(info["text_dim"], info["feature_dim"], MapperConfig(**info["mapper"]), compile=False)
     mapper.load_weights(mapper_dir / MAPPER_WEIGHTS)
+    refuse_non_finite(mapper.variables, f"The mapper weights {mapper_dir / MAPPER_WEIGHTS}")
     return mapper, encoder, info
 
 

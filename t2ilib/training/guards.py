@@ -34,6 +34,8 @@ import keras
 import numpy as np
 
 from t2ilib.metrics.reconstruction import output_spread
+from t2ilib.training.callbacks import non_finite_logs
+from t2ilib.training.checkpoints import non_finite_variables
 
 logger = logging.getLogger("t2ilib")
 
@@ -137,8 +139,11 @@ class BestCheckpoint(keras.callbacks.Callback):
     """Keep the run state of the epoch with the best `logs[metric]` in `run_checkpoint` (a
     `RunCheckpoint` over `run_dir/best`, max_to_keep=1) and describe it in `best.json` there.
 
-    Epochs whose logs lack the metric, or hold a non-finite value, are never "best". A resumed
-    run reads best.json, so a better epoch must beat the best of the earlier sessions.
+    Epochs whose logs lack the metric, or hold a non-finite value (the metric or any loss), are
+    never "best", and neither is a state whose weights hold NaN/Inf (nothing non-finite is ever
+    kept: a diverged run has no best checkpoint). best.json is written atomically after the
+    checkpoint. A resumed run reads best.json, so a better epoch must beat the best of the
+    earlier sessions.
     """
 
     def __init__(self, run_checkpoint, metric: str = "fidelity", mode: str | None = None):
@@ -170,11 +175,17 @@ class BestCheckpoint(keras.callbacks.Callback):
         value = float(value)
         if not np.isfinite(value) or not self.improved(value):
             return
+        problem = non_finite_logs(logs) or non_finite_variables(self.run_checkpoint.variables())
+        if problem:
+            logger.info("BestCheckpoint: epoch %d is not kept as the best: %s is not finite.", epoch + 1, problem)
+            return
         finished = epoch + 1
-        self.best = value
         path = self.run_checkpoint.save(finished)
-        self.info_path.write_text(json.dumps({"metric": self.metric, "mode": self.mode, "value": value,
-                                              "epoch": finished, "checkpoint": Path(path).name}, indent=2) + "\n")
+        self.best = value
+        partial = self.info_path.with_name(self.info_path.name + ".partial")
+        partial.write_text(json.dumps({"metric": self.metric, "mode": self.mode, "value": value,
+                                       "epoch": finished, "checkpoint": Path(path).name}, indent=2) + "\n")
+        partial.replace(self.info_path)
 
 
 def guard_callbacks(config, gan, run_dir, embeddings, noise) -> list:

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from t2ilib.models.judge import DualEncoder
+from t2ilib.training.checkpoints import refuse_non_finite
 
 logger = logging.getLogger("t2ilib")
 
@@ -55,6 +56,7 @@ def train_dual_encoder(config, path, epochs: int = 20, batch_size: int = 64, lea
         history = dual.fit(dataset, epochs=epochs, steps_per_epoch=steps, verbose=verbose).history
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    refuse_non_finite(dual.variables, f"The R-precision encoder pair {path}")
     dual.save_weights(path)
     meta = {**dual.settings(), "epochs": epochs, "steps_per_epoch": steps, "training_captions": len(train),
             "text_encoder": judge_config.to_dict()["text"], "final_loss": float(history["loss"][-1]),
@@ -72,6 +74,7 @@ def load_dual_encoder(path) -> DualEncoder:
     meta = json.loads(meta_path.read_text())
     dual = DualEncoder(**{key: meta[key] for key in ("text_dim", "image_size", "code_dim", "width", "temperature")})
     dual.build_for().load_weights(path)
+    refuse_non_finite(dual.variables, f"The R-precision encoder pair {path}")
     dual.meta, dual.weights_path = meta, str(path)
     return dual
 

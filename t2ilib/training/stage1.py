@@ -15,6 +15,7 @@ schedule, which reads the optimizer's step counter).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -23,7 +24,7 @@ import keras
 import numpy as np
 
 from t2ilib.acceleration import allow_gpu_memory_growth, make_strategy
-from t2ilib.config import RunConfig
+from t2ilib.config import ConfigError, RunConfig, check_batch_fits
 from t2ilib.data.pipeline import make_gan_dataset
 from t2ilib.data.prepare import PreparedData, fixed_sample_rows, prepare_data
 from t2ilib.features.xception import FEATURE_ENCODER, feature_conditions
@@ -31,7 +32,7 @@ from t2ilib.models.stackgan import build_stage1
 from t2ilib.text import embed_captions, make_encoder
 from t2ilib.training.callbacks import (HistoryCSV, LossCurves, SampleGrid, SaveCheckpoint, ShapesFidelity,
                                       TensorBoardLog, generate_grid)
-from t2ilib.training.checkpoints import RunCheckpoint
+from t2ilib.training.checkpoints import CheckpointUnreadable, RunCheckpoint, RunFolder, checkpoints_on_disk
 from t2ilib.training.resume import fit_resumable, restore_start_step
 from t2ilib.training.guards import guard_callbacks
 
@@ -55,26 +56,82 @@ def embed_all_captions(config: RunConfig, prepared: PreparedData):
     return encoder, embeddings
 
 
-def check_run_config(run_dir: Path, config: RunConfig, allow_config_change: bool = False) -> None:
-    """Write config.json for a new run; refuse to resume a run that was started differently."""
+def check_run_config(run_dir: Path, config: RunConfig, allow_config_change: bool = False,
+                     write: bool = True) -> list[str]:
+    """Refuse to resume a run that was started with other settings (beyond `RESUMABLE_CHANGES`)
+    unless `allow_config_change`; with `write`, then save config.json. Returns the changed
+    settings that were allowed ("section.key: saved A, now B"), [] for a new or same run.
+
+    The trainers call it with `write=False` before anything is written, and save config.json
+    only with their first checkpoint, or after the checkpoints restored (`RunFolder`).
+    """
     path = run_dir / "config.json"
-    if not path.exists():
+    changes = []
+    if path.is_file():
+        saved = resolved_paths(RunConfig.load(path)).to_dict()  # relative paths: as an older run read them
+        current = resolved_paths(config).to_dict()
+        differences = [(section, key, saved[section].get(key), current[section][key])
+                       for section in ("data", "text", "model", "train")
+                       for key in current[section]
+                       if saved[section].get(key) != current[section][key] and (section, key) not in RESUMABLE_CHANGES]
+        changes = [f"{s}.{k}: saved {a!r}, now {b!r}" for s, k, a, b in differences]
+        if differences and not allow_config_change:
+            raise ValueError(
+                f"{path} was written by a run with other settings ({'; '.join(changes[:5])}). Resuming would mix "
+                "two experiments: choose a new run directory, or pass allow_config_change=True (CLI: "
+                "--allow-config-change) if you mean it.")
+    elif path.exists():
+        raise NotADirectoryError(f"{path} is a folder, not a run's config file; move it away.")
+    if write:
         run_dir.mkdir(parents=True, exist_ok=True)
         config.save(path)
-        return
-    saved = RunConfig.load(path).to_dict()
-    current = config.to_dict()
-    differences = [(section, key, saved[section][key], current[section][key])
-                   for section in ("data", "text", "model", "train")
-                   for key in current[section]
-                   if saved[section].get(key) != current[section][key] and (section, key) not in RESUMABLE_CHANGES]
-    if differences and not allow_config_change:
-        listed = "; ".join(f"{s}.{k}: saved {a!r}, now {b!r}" for s, k, a, b in differences[:5])
+    return changes
+
+
+def restore_run(checkpoint, steps_per_epoch: int, changes: list[str], verbose: int = 1) -> int:
+    """`restore_start_step`, saying so plainly when the checkpoints cannot take settings changed
+    with allow_config_change (nothing in the run folder was changed then)."""
+    try:
+        return restore_start_step(checkpoint, steps_per_epoch, verbose)
+    except CheckpointUnreadable as error:
+        if not changes:
+            raise
         raise ValueError(
-            f"{path} was written by a run with other settings ({listed}). Resuming would mix two "
-            "experiments: choose a new run directory, or pass allow_config_change=True (CLI: "
-            "--allow-config-change) if you mean it.")
-    config.save(path)
+            f"The checkpoints in {checkpoint.directory} cannot take the changed settings ({'; '.join(changes[:5])}): "
+            f"{error.problems[0]}. Nothing in {checkpoint.directory.parent} was changed: train these settings in a "
+            "new run directory (or change back the settings that size the networks).") from error
+
+
+def check_settings_against_data(config: RunConfig, prepared: PreparedData, batch_size: int | None = None,
+                                batch_name: str = "train.batch_size") -> None:
+    """The rules that need the prepared data, checked before the run folder is touched: a batch
+    no larger than the training split, and (for the collapse guard) 2 distinct test images."""
+    train = prepared.split("train")
+    check_batch_fits(batch_name, config.train.batch_size if batch_size is None else batch_size, len(train),
+                     f"training captions of {prepared.root}")
+    distinct = len(fixed_sample_rows(prepared.captions, config.train.num_sample_captions))
+    if config.train.collapse_guard and distinct < 2:
+        raise ConfigError(f"{prepared.root} has {distinct} image(s) to draw the sample grid from; the collapse guard "
+                          "(train.collapse_guard) needs 2. Use a larger dataset (data.shapes_num_images on shapes) or "
+                          "set train.collapse_guard=false.")
+
+
+def resolved_paths(config: RunConfig) -> RunConfig:
+    """`config` with its file and folder settings made absolute (those that name something on
+    disk), so that the config.json of a run works from any working directory."""
+    overrides = {f"data.{item.name}": str(Path(getattr(config.data, item.name)).resolve())
+                 for item in dataclasses.fields(config.data)
+                 if item.name.endswith("_dir") and getattr(config.data, item.name)}  # data_dir, cache_dir, ...
+    if config.data.dataset not in ("shapes", "flickr8k"):
+        overrides["data.dataset"] = str(Path(config.data.dataset).resolve())
+    for key in ("glove_path", "char_cnn_rnn_dir", "model_name", "hub_handle", "hub_preprocess_handle",
+                "hub_bert_handle", "feature_weights"):
+        value = getattr(config.text, key)
+        if value and (key in ("glove_path", "char_cnn_rnn_dir") or Path(value).exists()):
+            overrides[f"text.{key}"] = str(Path(value).resolve())
+    if config.stage2.stage1_run_dir:
+        overrides["stage2.stage1_run_dir"] = str(Path(config.stage2.stage1_run_dir).resolve())
+    return config.replace(**overrides)
 
 
 def sample_noise(config: RunConfig) -> np.ndarray:
@@ -90,16 +147,24 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
     Returns the metrics dictionary that is also written to `run_dir/metrics.json`.
     """
     run_dir = Path(run_dir)
+    config = resolved_paths(config.validate())  # every setting checked before anything is written
+    folder = RunFolder(run_dir)  # refuses a file or a read-only folder
+    changes = check_run_config(run_dir, config, allow_config_change, write=False)
     allow_gpu_memory_growth()
-    check_run_config(run_dir, config, allow_config_change)
     keras.utils.set_random_seed(config.train.seed)
     prepared = prepare_data(config.data, progress=verbose > 0)
+    check_settings_against_data(config, prepared)
+    with folder.undo_on_failure():  # a start that fails leaves the run folder as it was
+        return _train_stage1(config, folder, changes, prepared, verbose, extra_callbacks)
+
+
+def _train_stage1(config: RunConfig, folder: RunFolder, changes: list[str], prepared: PreparedData, verbose: int,
+                  extra_callbacks) -> dict:
+    run_dir = folder.path
     _, embeddings = embed_all_captions(config, prepared)
 
     train = prepared.split("train")
     steps_per_epoch = config.train.steps_per_epoch or len(train) // config.train.batch_size
-    if steps_per_epoch < 1:
-        raise ValueError(f"{len(train)} training captions cannot fill one batch of {config.train.batch_size}.")
 
     def dataset_from(step: int):
         return make_gan_dataset(prepared.cache.array, train["row"].to_numpy(), embeddings[train.index],
@@ -109,10 +174,13 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
                                 noise_dims=(config.model.noise_dim, config.model.condition_dim))
 
     gan = build_stage1(config, embeddings.shape[1], steps_per_epoch, strategy=make_strategy(config.train.strategy))
-    checkpoint = RunCheckpoint(run_dir / "checkpoints",
-                               {"model": gan, "g_optimizer": gan.g_optimizer, "d_optimizer": gan.d_optimizer},
-                               max_to_keep=config.train.max_to_keep)
-    start_step = restore_start_step(checkpoint, steps_per_epoch, verbose)
+    checkpoint = folder.run_checkpoint({"model": gan, "g_optimizer": gan.g_optimizer, "d_optimizer": gan.d_optimizer},
+                                       max_to_keep=config.train.max_to_keep,
+                                       write_config=lambda: config.save(run_dir / "config.json"))
+    start_step = restore_run(checkpoint, steps_per_epoch, changes, verbose)
+    if checkpoint.latest is not None:  # restored: record the settings it continues with, drop unsaved epochs
+        config.save(run_dir / "config.json")
+        folder.trim_history(start_step // steps_per_epoch)
 
     sample_rows = fixed_sample_rows(prepared.captions, config.train.num_sample_captions)
     callbacks = [
@@ -238,11 +306,32 @@ def summarize(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def load_run_config(run_dir: Path, checkpoint_dir: str = "checkpoints") -> RunConfig:
+    """The config of a trained run directory, checked before anything is built: a folder with a
+    config.json and a checkpoint, whose data folder exists (a config.json with relative paths,
+    written by an older version, is read from the working directory; rather than silently
+    building the data again somewhere else, say so)."""
+    if not run_dir.is_dir():
+        state = "is a file" if run_dir.exists() else "does not exist"
+        raise FileNotFoundError(f"The run directory {run_dir} {state}; give the folder a training run wrote.")
+    if not (run_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json): train into it first.")
+    config = RunConfig.load(run_dir / "config.json")
+    if not checkpoints_on_disk(run_dir / checkpoint_dir):
+        raise FileNotFoundError(f"No checkpoint in {run_dir / checkpoint_dir}: train first.")
+    if not Path(config.data.data_dir).is_dir():
+        raise FileNotFoundError(
+            f"The data folder of {run_dir}, {config.data.data_dir!r} (data.data_dir in its config.json), is not there "
+            f"(relative paths are read from the working directory, now {Path.cwd()}). Run from the folder the run was "
+            "trained in, or write the data folder's full path into config.json.")
+    return config
+
+
 def load_generator(run_dir, checkpoint_dir: str = "checkpoints"):
     """The Stage-I generator of a run directory at its latest checkpoint, with its config.
     `checkpoint_dir="best"`: the best epoch kept by `train.best_metric` instead."""
     run_dir = Path(run_dir)
-    config = RunConfig.load(run_dir / "config.json")
+    config = load_run_config(run_dir, checkpoint_dir)
     prepared = prepare_data(config.data, progress=False)
     encoder, embeddings = embed_all_captions(config, prepared)
     gan = build_stage1(config, embeddings.shape[1], steps_per_epoch=1)

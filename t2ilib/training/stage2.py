@@ -47,9 +47,9 @@ from t2ilib.models.stackgan2 import StageIIDiscriminator, StageIIGenerator, buil
 from t2ilib.training import stage1
 from t2ilib.training.callbacks import (HistoryCSV, LossCurves, SaveCheckpoint, ShapesFidelity, StackedSampleGrid,
                                       TensorBoardLog)
-from t2ilib.training.checkpoints import RunCheckpoint
+from t2ilib.training.checkpoints import RunCheckpoint, RunFolder
 from t2ilib.training.guards import guard_callbacks
-from t2ilib.training.resume import fit_resumable, restore_start_step
+from t2ilib.training.resume import fit_resumable
 from t2ilib.viz import to_uint8
 
 # Stage-II settings that may change between a run and its resume.
@@ -71,8 +71,8 @@ def stage2_run_config(config: RunConfig, stage1_run_dir) -> RunConfig:
     if not path.exists():
         raise FileNotFoundError(f"No Stage-I run in {stage1_run_dir} (no config.json): train Stage-I first "
                                 "(train_stage1, notebook 03, or `t2ilib train`).")
-    stage1_config = RunConfig.load(path)
-    mine, theirs = config.to_dict(), stage1_config.to_dict()
+    stage1_config = stage1.resolved_paths(RunConfig.load(path))
+    mine, theirs = stage1.resolved_paths(config).to_dict(), stage1_config.to_dict()
     differences = [(section, key, theirs[section][key], mine[section][key])
                    for section in ("text", "model") for key in mine[section]
                    if mine[section][key] != theirs[section][key]]
@@ -91,19 +91,22 @@ def stage2_run_config(config: RunConfig, stage1_run_dir) -> RunConfig:
                                model=stage1_config.model, stage2=stage2)
 
 
-def check_stage2_config(run_dir: Path, config: RunConfig, allow_config_change: bool = False) -> None:
-    """Refuse to resume a Stage-II run whose stage2 section changed (beyond `epochs`), then
-    write config.json with the checks of Stage-I (`stage1.check_run_config`)."""
+def check_stage2_config(run_dir: Path, config: RunConfig, allow_config_change: bool = False,
+                        write: bool = True) -> list[str]:
+    """Refuse to resume a Stage-II run whose stage2 section changed (beyond `epochs`) unless
+    `allow_config_change`, then the checks of Stage-I (`stage1.check_run_config`, which saves
+    config.json when `write`). Returns the allowed changes, as `stage1.check_run_config` does."""
     path = run_dir / "config.json"
-    if path.exists() and not allow_config_change:
+    changes = []
+    if path.is_file():
         saved = RunConfig.load(path).stage2.__dict__
         differences = [(key, saved[key], value) for key, value in config.stage2.__dict__.items()
                        if saved[key] != value and key not in RESUMABLE_STAGE2_CHANGES]
-        if differences:
-            listed = "; ".join(f"stage2.{k}: saved {a!r}, now {b!r}" for k, a, b in differences[:5])
-            raise ValueError(f"{path} was written by a Stage-II run with other settings ({listed}). Choose a new run "
-                             "directory, or pass allow_config_change=True if you mean it.")
-    stage1.check_run_config(run_dir, config, allow_config_change)
+        changes = [f"stage2.{k}: saved {a!r}, now {b!r}" for k, a, b in differences]
+        if differences and not allow_config_change:
+            raise ValueError(f"{path} was written by a Stage-II run with other settings ({'; '.join(changes[:5])}). "
+                             "Choose a new run directory, or pass allow_config_change=True if you mean it.")
+    return changes + stage1.check_run_config(run_dir, config, allow_config_change, write=write)
 
 
 def build_config(config: RunConfig) -> RunConfig:
@@ -266,19 +269,26 @@ def train_stage2(config: RunConfig, run_dir, stage1_run_dir, verbose: int = 1, a
     Returns the metrics dictionary that is also written to `run_dir/metrics.json`.
     """
     run_dir = Path(run_dir)
+    config = stage2_run_config(config.validate(), stage1_run_dir).validate()  # before anything is written
+    folder = RunFolder(run_dir)  # refuses a file or a read-only folder
+    changes = check_stage2_config(run_dir, config, allow_config_change, write=False)
     allow_gpu_memory_growth()
-    config = stage2_run_config(config, stage1_run_dir)
-    check_stage2_config(run_dir, config, allow_config_change)
     settings = config.stage2
     stage1_generator, _, _ = stage1.load_generator(stage1_run_dir)
     keras.utils.set_random_seed(config.train.seed)
     prepared = prepare_data(config.data, image_size=settings.image_size, progress=verbose > 0)
+    stage1.check_settings_against_data(config, prepared, settings.batch_size, "stage2.batch_size")
+    with folder.undo_on_failure():  # a start that fails leaves the run folder as it was
+        return _train_stage2(config, folder, changes, stage1_generator, prepared, verbose, extra_callbacks)
+
+
+def _train_stage2(config: RunConfig, folder: RunFolder, changes: list[str], stage1_generator, prepared, verbose: int,
+                  extra_callbacks) -> dict:
+    run_dir, settings = folder.path, config.stage2
     _, embeddings = stage1.embed_all_captions(config, prepared)  # the Stage-I run's cached embeddings
 
     train = prepared.split("train")
     steps_per_epoch = settings.steps_per_epoch or len(train) // settings.batch_size
-    if steps_per_epoch < 1:
-        raise ValueError(f"{len(train)} training captions cannot fill one batch of {settings.batch_size}.")
 
     def dataset_from(step: int):
         return make_gan_dataset(prepared.cache.array, train["row"].to_numpy(), embeddings[train.index],
@@ -291,8 +301,12 @@ def train_stage2(config: RunConfig, run_dir, stage1_run_dir, verbose: int = 1, a
         print(format_memory_estimate(memory_estimate(config, (settings.batch_size,), embeddings.shape[1])))
     gan = build_stage2(build_config(config), stage1_generator, embeddings.shape[1], steps_per_epoch,
                        image_size=settings.image_size)
-    checkpoint = RunCheckpoint(run_dir / "checkpoints", checkpoint_parts(gan), max_to_keep=config.train.max_to_keep)
-    start_step = restore_start_step(checkpoint, steps_per_epoch, verbose)
+    checkpoint = folder.run_checkpoint(checkpoint_parts(gan), max_to_keep=config.train.max_to_keep,
+                                       write_config=lambda: config.save(run_dir / "config.json"))
+    start_step = stage1.restore_run(checkpoint, steps_per_epoch, changes, verbose)
+    if checkpoint.latest is not None:  # restored: record the settings it continues with, drop unsaved epochs
+        config.save(run_dir / "config.json")
+        folder.trim_history(start_step // steps_per_epoch)
 
     sample_rows = fixed_sample_rows(prepared.captions, config.train.num_sample_captions)
     callbacks = [StackedSampleGrid(gan.generator, prepared.captions.loc[sample_rows, "caption"].tolist(),
@@ -376,7 +390,7 @@ def load_stage2(run_dir):
     """The Stage-II generator of a run directory at its latest checkpoint (with its frozen
     Stage-I inside), the caption encoder and the config."""
     run_dir = Path(run_dir)
-    config = RunConfig.load(run_dir / "config.json")
+    config = stage1.load_run_config(run_dir)
     stage1_generator, encoder, _ = stage1.load_generator(config.stage2.stage1_run_dir)
     gan = build_stage2(build_config(config), stage1_generator, stage1_generator.embedding_dim, steps_per_epoch=1,
                        image_size=config.stage2.image_size)

@@ -33,7 +33,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from t2ilib.config import DataConfig
+from t2ilib.config import DataConfig, above, at_least, check_batch_fits, one_of, raise_setting_problems, setting_problems
+from t2ilib.data.cache import to_rgb
 from t2ilib.data.flickr8k import find_dataset_files
 from t2ilib.data.prepare import PreparedData, prepare_data
 from t2ilib.metrics.reconstruction import is_collapsed, mean_image_baseline, output_spread, reconstruction_report
@@ -44,7 +45,7 @@ from t2ilib.text.cache import embed_captions
 from t2ilib.text.encoders import TextEncoder, Word2VecEncoder
 from t2ilib.text.glove import GloveEncoder
 from t2ilib.training.callbacks import HistoryCSV, SaveCheckpoint, TensorBoardLog
-from t2ilib.training.checkpoints import RunCheckpoint
+from t2ilib.training.checkpoints import RunCheckpoint, RunFolder
 
 logger = logging.getLogger("t2ilib")
 
@@ -52,6 +53,10 @@ MODEL_NAMES = ("report1", "report2", "report3", "improved")
 TABLE_COLUMNS = ["model", "parameters", "mse", "psnr", "ssim", "kl", "output_spread", "collapsed",
                  "fidelity", "fidelity_mismatched"]
 RESUMABLE = {"epochs", "data_dir", "cache_dir", "eval_samples"}  # may change between a run and its resume
+VAE_ALLOWED = {"shapes_num_images": at_least(3), "shapes_seed": at_least(0), "split_rule": one_of("reports", "official"),
+               "pooling": one_of("sum", "mean"), "epochs": at_least(0), "batch_size": at_least(1),
+               "learning_rate": above(0), "kl_weight": at_least(0), "latent_dim": at_least(1), "seed": at_least(0),
+               "max_to_keep": at_least(1), "eval_samples": at_least(1)}
 
 
 @dataclass
@@ -79,6 +84,23 @@ class VAEConfig:
         return DataConfig(dataset=self.dataset, data_dir=self.data_dir, cache_dir=self.cache_dir,
                           split_rule=self.split_rule,
                           shapes_num_images=self.shapes_num_images, shapes_seed=self.shapes_seed)
+
+    def validate(self) -> "VAEConfig":
+        """`ConfigError` naming every setting that is not allowed (t2ilib.config's one mechanism)."""
+        problems = setting_problems(self, VAE_ALLOWED)
+        if not problems and self.dataset not in ("shapes", "flickr8k") and not Path(self.dataset).is_dir():
+            problems.append(f"dataset = {self.dataset!r} (expected 'shapes', 'flickr8k' or a Flickr8k-format folder)")
+        raise_setting_problems(problems, how="change it in the VAEConfig or the vae-train options")
+        return self
+
+    def resolved(self) -> "VAEConfig":
+        """Paths made absolute, so vae_config.json works from any working directory."""
+        values = asdict(self)
+        values["data_dir"] = str(Path(self.data_dir).resolve())
+        for key in ("glove_path",) + (("dataset",) if self.dataset not in ("shapes", "flickr8k") else ()):
+            if values[key]:
+                values[key] = str(Path(values[key]).resolve())
+        return VAEConfig(**values)
 
     @classmethod
     def from_dict(cls, values: dict) -> "VAEConfig":
@@ -131,7 +153,7 @@ def letterboxed_targets(prepared: PreparedData, size: int = 64) -> tuple[np.ndar
     targets = np.empty((len(names), size, size, 3), dtype=np.float32)
     for row, name in enumerate(names):
         with Image.open(images_dir / name) as image:
-            targets[row] = letterbox(np.asarray(image.convert("RGB")), size=size)
+            targets[row] = letterbox(np.asarray(to_rgb(image)), size=size)
     np.save(path, targets)
     names_path.write_text(json.dumps(names))
     return targets, names
@@ -179,18 +201,31 @@ def build_vae(model_name: str, config: VAEConfig, embedding_dim: int):
     return model, optimizer
 
 
-def _check_run_config(run_dir: Path, model_name: str, config: VAEConfig) -> None:
+def _check_run_config(run_dir: Path, model_name: str, config: VAEConfig, write: bool = True) -> dict:
+    """Refuse to resume a run written with other settings; with `write`, save vae_config.json.
+    Returns what the file holds for this run (train_vae writes it with the first checkpoint)."""
     path = run_dir / "vae_config.json"
     current = {"model": model_name, **asdict(config)}
     if path.exists():
         saved = json.loads(path.read_text())
+        for key in ("data_dir", "dataset", "glove_path"):  # relative paths of older runs, as they were read
+            if saved.get(key) and not (key == "dataset" and saved[key] in ("shapes", "flickr8k")):
+                saved[key] = str(Path(saved[key]).resolve())
         differences = [f"{key}: saved {saved.get(key)!r}, now {value!r}" for key, value in current.items()
                        if key not in RESUMABLE and saved.get(key) != value]
         if differences:
             raise ValueError(f"{path} was written by a run with other settings ({'; '.join(differences[:4])}). "
                              "Choose a new run directory for a new experiment.")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(current, indent=2) + "\n")
+    if write:
+        _write_vae_config(path, current)
+    return current
+
+
+def _write_vae_config(path: Path, values: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(values, indent=2) + "\n")
+    partial.replace(path)
 
 
 def train_vae(model_name: str, run_dir, config: VAEConfig | None = None, encoder: TextEncoder | None = None,
@@ -200,28 +235,38 @@ def train_vae(model_name: str, run_dir, config: VAEConfig | None = None, encoder
     `model_name`: "report1" | "report2" | "report3" | "improved". Re-running the same call
     resumes from run_dir/checkpoints (same epoch counter and optimizer state); raise
     `config.epochs` to train longer. Returns the metrics also written to run_dir/metrics.json.
+    Settings are checked before anything is written; a start that fails leaves run_dir as it was.
     """
-    config = config or VAEConfig()
+    if model_name not in MODEL_NAMES:
+        raise ValueError(f"Unknown VAE {model_name!r}; choose one of {', '.join(MODEL_NAMES)}.")
+    config = (config or VAEConfig()).validate().resolved()
     run_dir = Path(run_dir)
-    _check_run_config(run_dir, model_name, config)
+    folder = RunFolder(run_dir)  # refuses a file or a read-only folder
+    saved = _check_run_config(run_dir, model_name, config, write=False)
     keras.utils.set_random_seed(config.seed)
     data = prepare_vae_data(config, encoder, progress=verbose > 0)
     rows, embeddings, targets = data.pairs("train")
-    model, optimizer = build_vae(model_name, config, data.embeddings.shape[1])
-    if isinstance(model, ConditionalVAE):
-        model.adapt_text(embeddings)
-    checkpoint = RunCheckpoint(run_dir / "checkpoints", {"model": model, "optimizer": optimizer},
-                               max_to_keep=config.max_to_keep)
-    initial_epoch = checkpoint.restore_or_initialize()
-    if verbose and initial_epoch:
-        print(f"Resuming {run_dir} at epoch {initial_epoch} (optimizer step {int(optimizer.iterations.numpy())}).")
-    if initial_epoch < config.epochs:
-        saver = SaveCheckpoint(checkpoint)  # also stops on NaN/Inf
-        callbacks = [HistoryCSV(run_dir / "history.csv"), saver, keras.callbacks.TerminateOnNaN(),
-                     TensorBoardLog(run_dir, int(optimizer.iterations.numpy()))]  # run_dir/logs, optimizer steps
-        model.fit(embeddings, targets, batch_size=config.batch_size, epochs=config.epochs,
-                  initial_epoch=initial_epoch, shuffle=True, callbacks=callbacks, verbose=verbose)
-        saver.raise_if_diverged()  # TrainingDiverged: names the epoch/step and the checkpoint kept
+    check_batch_fits("batch_size", config.batch_size, len(rows), f"training pairs of {data.prepared.root}")
+    with folder.undo_on_failure():  # a start that fails leaves the run folder as it was
+        model, optimizer = build_vae(model_name, config, data.embeddings.shape[1])
+        if isinstance(model, ConditionalVAE):
+            model.adapt_text(embeddings)
+        config_path = run_dir / "vae_config.json"
+        checkpoint = folder.run_checkpoint({"model": model, "optimizer": optimizer}, max_to_keep=config.max_to_keep,
+                                           write_config=lambda: _write_vae_config(config_path, saved))
+        initial_epoch = checkpoint.restore_or_initialize()
+        if initial_epoch:  # restored: record the settings it continues with, drop unsaved epochs
+            _write_vae_config(config_path, saved)
+            folder.trim_history(initial_epoch)
+        if verbose and initial_epoch:
+            print(f"Resuming {run_dir} at epoch {initial_epoch} (optimizer step {int(optimizer.iterations.numpy())}).")
+        if initial_epoch < config.epochs:
+            saver = SaveCheckpoint(checkpoint)  # also stops on NaN/Inf
+            callbacks = [HistoryCSV(run_dir / "history.csv"), saver, keras.callbacks.TerminateOnNaN(),
+                         TensorBoardLog(run_dir, int(optimizer.iterations.numpy()))]  # run_dir/logs, optimizer steps
+            model.fit(embeddings, targets, batch_size=config.batch_size, epochs=config.epochs,
+                      initial_epoch=initial_epoch, shuffle=True, callbacks=callbacks, verbose=verbose)
+            saver.raise_if_diverged()  # TrainingDiverged: names the epoch/step and the checkpoint kept
     metrics = {"model": model_name, "parameters": model.count_trainable_parameters(),
                **evaluate_vae(model, data, limit=config.eval_samples, seed=config.seed)}
     metrics["epochs_trained"] = int(checkpoint.epoch.numpy())
@@ -234,6 +279,9 @@ def train_vae(model_name: str, run_dir, config: VAEConfig | None = None, encoder
 def load_vae(run_dir, encoder: TextEncoder | None = None):
     """(model at its latest checkpoint, VAEData, model name) of a trained run directory."""
     run_dir = Path(run_dir)
+    if not (run_dir / "vae_config.json").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a VAE run directory (no vae_config.json): train into it first "
+                                "(train_vae, `t2ilib vae-train`).")
     saved = json.loads((run_dir / "vae_config.json").read_text())
     config = VAEConfig.from_dict(saved)
     data = prepare_vae_data(config, encoder)
