@@ -84,3 +84,29 @@ def test_comparison_table_and_figure(shapes_runs):
     assert pd.read_csv(root / "compare" / "comparison.csv").shape == table.shape
     metrics = json.loads((root / "report2" / "metrics.json").read_text())
     assert metrics["model"] == "report2" and "accuracy" not in metrics
+
+
+def test_mismatched_baseline_never_pairs_a_caption_with_its_own_image(monkeypatch):
+    """The VAE's "wrong captions" baseline scores each image against a caption of ANOTHER image,
+    also when the rows hold several captions of one image (a plain shuffle can leave fixed points)."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    import t2ilib.metrics.fidelity as fidelity
+    from t2ilib.training.vae import _fidelity
+
+    images = np.repeat(np.array(list("abcdefgh")), 2)  # two captions per image
+    captions = pd.DataFrame({"image": images})
+    attributes = pd.DataFrame({"image": images, "shape": images, "colour": images, "position": images,
+                               "background": images})
+    data = SimpleNamespace(prepared=SimpleNamespace(captions=captions, attributes=attributes))
+    scored = []
+    monkeypatch.setattr(fidelity, "shapes_fidelity", lambda _, table: scored.append(table) or {"mean": 0.0})
+    rows = np.arange(len(images))
+    for seed in range(30):
+        scored.clear()
+        _fidelity(np.zeros((len(rows), 8, 8, 3), np.float32), data, rows, seed)
+        truth, mismatched = scored
+        assert (truth["image"].to_numpy() == images).all()
+        assert (mismatched["image"].to_numpy() != images).all()

@@ -211,13 +211,15 @@ def evaluation_rows_and_noise(config: RunConfig, prepared: PreparedData):
 
 
 def mismatched_attributes(prepared: PreparedData, rows: np.ndarray, seed: int):
-    """The attributes of another test caption for each of `rows` (the baseline "same images,
-    wrong captions"): the distinct captions are shuffled in a cycle, so no caption is paired
-    with itself, also when `rows` repeats captions (`evaluation_rows_and_noise`)."""
-    distinct = np.unique(rows)
-    order = np.random.default_rng(seed + 778).permutation(len(distinct))
-    partner = dict(zip(distinct[order], distinct[np.roll(order, 1)]))
-    return prepared.attributes.loc[[partner[row] for row in rows]].reset_index(drop=True)
+    """The attributes of a test caption of another image for each of `rows` (the baseline "same
+    images, wrong captions", `t2ilib.metrics.fidelity.mismatched_rows`): no caption is paired with
+    itself or with a caption of its own image, also when `rows` repeats captions
+    (`evaluation_rows_and_noise`)."""
+    from t2ilib.metrics.fidelity import mismatched_rows
+
+    captions = prepared.captions
+    groups = captions.loc[rows, "image"].to_numpy() if "image" in captions else None
+    return prepared.attributes.loc[mismatched_rows(rows, groups, seed)].reset_index(drop=True)
 
 
 def summarize(metrics: dict) -> str:
