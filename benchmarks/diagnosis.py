@@ -37,7 +37,7 @@ def cpu_seconds() -> float:
 def encoder_probes(data_dir: str) -> list[dict]:
     from t2ilib.config import preset
     from t2ilib.data.prepare import prepare_data
-    from t2ilib.metrics.probe import probe_attributes
+    from t2ilib.metrics.probe import probe_attributes, variance_share
     from t2ilib.text import make_encoder
 
     config = preset("quickstart").replace(**{"data.data_dir": data_dir})
@@ -66,6 +66,8 @@ def encoder_probes(data_dir: str) -> list[dict]:
         row = {"encoder": label, "dim": int(train_vectors.shape[1]),
                **{name: scores[name]["accuracy"] for name in ATTRIBUTES}}
         row["mean"] = float(np.mean([row[name] for name in ATTRIBUTES]))
+        for name in ATTRIBUTES:  # how much of the embedding's variance each attribute explains
+            row[f"share_{name}"] = round(variance_share(test_vectors, prepared.attributes.loc[test.index, name]), 3)
         if "word2vec" in label:  # how alike are the colour words' vectors? (skip-gram: same contexts)
             words = ["red", "green", "blue", "yellow"]
             vectors = np.stack([encoder.encode([word])[0] for word in words])

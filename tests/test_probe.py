@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from t2ilib.metrics.probe import linear_probe, probe_attributes
+from t2ilib.metrics.probe import linear_probe, probe_attributes, variance_share
 
 
 def test_probe_reads_a_linearly_coded_label_and_not_noise():
@@ -45,3 +45,13 @@ def test_probe_attributes_per_column_and_input_checks():
         linear_probe(np.full((4, 2), np.nan), [0, 1, 0, 1], vectors[:2], [0, 1])
     with pytest.raises(ValueError, match="missing"):
         probe_attributes(vectors, table, vectors, table, attributes=["position"])
+
+
+def test_variance_share_says_how_loud_a_label_is():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, size=1000)
+    loud = np.eye(2)[labels] * 10 + rng.standard_normal((1000, 2))
+    quiet = np.eye(2)[labels] * 0.1 + rng.standard_normal((1000, 2))
+    assert variance_share(loud, labels) > 0.9 and variance_share(quiet, labels) < 0.02
+    assert variance_share(np.eye(2)[labels], labels) == pytest.approx(1.0)
+    assert variance_share(np.ones((10, 3)), np.arange(10) % 2) == 0.0

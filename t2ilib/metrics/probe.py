@@ -15,6 +15,11 @@ can call it on any arrays::
     # {"accuracy": 0.97, "chance": 0.25, "majority": 0.27, "classes": 4, "n_train": ..., "n_test": ...}
     table = probe_attributes(train_vectors, train_attributes, test_vectors, test_attributes)
     # {"shape": {...}, "colour": {...}, ...}   (attributes: DataFrames with one column per attribute)
+    variance_share(vectors, labels)   # 0.02: the label moves the vectors little, however separable
+
+A probe standardises its inputs, so it finds a label however quietly the vectors carry it;
+`variance_share` says how loud it is (the share of the vectors' variance that the label's
+class means explain): a network that is not told to standardise hears the loud ones first.
 """
 
 from __future__ import annotations
@@ -94,3 +99,22 @@ def probe_attributes(train_vectors, train_attributes, test_vectors, test_attribu
     return {name: linear_probe(train_vectors, np.asarray(train_attributes[name]), test_vectors,
                                np.asarray(test_attributes[name]), alpha=alpha)
             for name in names}
+
+
+def variance_share(vectors, labels) -> float:
+    """Share of the total variance of `vectors` explained by the class means of `labels`
+    (between-class sum of squares / total sum of squares, summed over dimensions): 1.0 when the
+    label is all the vectors vary with, 0.0 when the class means coincide."""
+    vectors = _as_matrix(vectors, "vectors")
+    labels = np.asarray(labels).astype(str)
+    if len(labels) != len(vectors):
+        raise ValueError(f"one label per vector: got {len(vectors)} vectors and {len(labels)} labels.")
+    centred = vectors - vectors.mean(axis=0)
+    total = float(np.sum(centred ** 2))
+    if total == 0.0:
+        return 0.0
+    between = 0.0
+    for value in np.unique(labels):
+        members = centred[labels == value]
+        between += len(members) * float(np.sum(members.mean(axis=0) ** 2))
+    return between / total
