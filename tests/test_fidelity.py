@@ -172,6 +172,12 @@ def test_follows_captions_passes_images_that_show_their_captions_and_fails_capti
     shuffled = good[np.random.default_rng(3).permutation(N)]  # images unrelated to their captions
     ignored = follows_captions(shuffled, attributes, other)
     assert not ignored["follows"] and abs(ignored["margin"]) < 3 * ignored["stderr"]
+    chance_wins = []  # caption-ignoring sets that beat the baseline by luck: not significant, so no pass
+    for seed in range(10):
+        result = follows_captions(good[np.random.default_rng(seed).permutation(N)], attributes, other)
+        assert not result["follows"], result
+        chance_wins += [result["margin"]] if result["margin"] > 0 else []
+    assert chance_wins  # some did beat it by luck (the check needs significance, not a positive margin)
     same_image = np.repeat(good[:1], N, axis=0)  # one image for every caption
     assert not follows_captions(same_image, attributes, other)["follows"]
     with pytest.raises(ValueError, match="one row of attributes"):
