@@ -94,11 +94,11 @@ def fidelity_vs_minutes(run_dirs: list[Path], out: Path, title: str) -> None:
 
 
 def run_one(preset_name: str, seed: int, overrides: dict, root: Path) -> dict:
+    started = cpu_seconds()  # before the imports: the first run's figure includes starting TensorFlow
+    wall = time.time()
     from t2ilib.config import preset
     from t2ilib.training.stage1 import train_stage1
 
-    started = cpu_seconds()
-    wall = time.time()
     config = preset(preset_name).replace(**{**overrides, "train.seed": seed})
     run_dir = root / f"{preset_name}-s{seed}"
     if (run_dir / "metrics.json").exists():
@@ -144,7 +144,10 @@ def append_results(rows: list[dict], note: str) -> None:
             "user + sys of the whole process, data preparation and evaluation included).\n")
     stamp = datetime.date.today().isoformat()
     block = f"\n{stamp}, {machine()}. {note}\n\n" + markdown_rows(rows)
-    RESULTS.write_text(text.rstrip("\n") + "\n" + block)
+    start = text.index(SECTION) + len(SECTION)
+    end = text.find("\n## ", start)  # the block goes at the end of the section, before the next one
+    end = len(text) if end < 0 else end
+    RESULTS.write_text(text[:end].rstrip("\n") + "\n" + block + text[end:])
 
 
 def main(argv=None) -> list[dict]:
