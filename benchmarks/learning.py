@@ -119,6 +119,24 @@ def run_one(preset_name: str, seed: int, overrides: dict, root: Path) -> dict:
     return row
 
 
+def score_run(run_dir: Path) -> dict:
+    """Fidelity of a run directory's latest checkpoint (e.g. a run stopped before its last epoch)."""
+    from t2ilib.data.prepare import prepare_data
+    from t2ilib.training.stage1 import embed_all_captions, evaluate_stage1, load_generator
+
+    generator, _, config = load_generator(run_dir)
+    prepared = prepare_data(config.data, progress=False)
+    _, embeddings = embed_all_captions(config, prepared)
+    metrics = evaluate_stage1(generator, config, prepared, embeddings)
+    clock = (run_dir / "cpu_minutes.csv").read_text().strip().splitlines()
+    epochs, cpu_minutes = (int(clock[-1].split(",")[0]), float(clock[-1].split(",")[1])) if len(clock) > 1 else (0, 0.0)
+    test = metrics["follows_captions"]
+    return {"run": str(run_dir), "epochs": epochs, "cpu_minutes_at_last_epoch": cpu_minutes,
+            **{name: round(metrics["fidelity"][name], 3) for name in (*ATTRIBUTES, "mean")},
+            "mismatched": round(metrics["fidelity_mismatched_captions"]["mean"], 3),
+            "margin": round(test["margin"], 3), "p_value": float(f"{test['p_value']:.2g}"), "follows": test["follows"]}
+
+
 def markdown_rows(rows: list[dict]) -> str:
     header = ("| preset | overrides | seed | steps | CPU min | wall min | shape | colour | position | background | mean "
               "| mismatched | margin (p) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -153,13 +171,20 @@ def append_results(rows: list[dict], note: str) -> None:
 def main(argv=None) -> list[dict]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", action="append", required=True, help="a preset name (repeatable)")
+    parser.add_argument("--preset", action="append", help="a preset name (repeatable)")
+    parser.add_argument("--score", metavar="RUN_DIR", help="only score the latest checkpoint of a run directory "
+                        "(a run stopped early) and print it")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--set", dest="overrides", action="append", metavar="SECTION.KEY=VALUE")
     parser.add_argument("--out", default="runs/learning", help="where the run directories go")
     parser.add_argument("--note", default="", help="a sentence for RESULTS.md (e.g. 'machine shared with 4 jobs')")
     parser.add_argument("--no-results", action="store_true", help="print only; do not append to RESULTS.md")
     args = parser.parse_args(argv)
+    if args.score:
+        print(json.dumps(score_run(Path(args.score))))
+        return []
+    if not args.preset:
+        parser.error("--preset is required (or --score RUN_DIR)")
     overrides = parse_overrides(args.overrides)
     root = Path(args.out)
     rows = []
