@@ -134,3 +134,51 @@ def test_paired_comparison_of_two_image_sets(real):
 
     with pytest.raises(ValueError, match="one image of each set"):
         compare_fidelity(good[:10], good[:9], attributes.iloc[:10])
+
+
+def test_mismatched_rows_never_pair_a_caption_with_its_own_image():
+    """A derangement over images: repeats of a row and other captions of the same image are
+    never partners, for every seed; one image alone is refused."""
+    from t2ilib.metrics.fidelity import mismatched_rows
+
+    rows = np.array([5, 6, 7, 8, 9, 10, 11] * 3)[:20]  # a short split cycled, as evaluation_rows_and_noise does
+    for seed in range(50):
+        partners = mismatched_rows(rows, seed=seed)
+        assert (partners != rows).all() and set(partners) <= set(rows)
+        assert len({(r, p) for r, p in zip(rows, partners)}) == 7  # one partner per distinct row
+    images = np.array(["a", "a", "b", "b", "c", "c", "d", "d"])  # two captions per image
+    for seed in range(50):
+        partners = mismatched_rows(np.arange(8), images, seed=seed)
+        assert (images[partners] != images).all()
+    with pytest.raises(ValueError, match="at least 2 different images"):
+        mismatched_rows(np.array([3, 3, 3]))
+
+
+def test_follows_captions_passes_images_that_show_their_captions_and_fails_caption_ignoring_ones(real):
+    """Real dataset images follow their captions; the same images shuffled against their captions
+    (a generator that ignores the text) do not, and neither does junk."""
+    from t2ilib.metrics.fidelity import follows_captions, mismatched_rows
+
+    images, attributes = real
+    good = stack(images)
+    rows = np.arange(N)
+    other = attributes.loc[mismatched_rows(rows, seed=0)]
+    passed = follows_captions(good, attributes, other)
+    assert passed["follows"] and passed["margin"] > 0.5 and passed["p_value"] < 1e-10 and passed["n"] == N
+    assert passed["fidelity"] == pytest.approx(shapes_fidelity(good, attributes)["mean"])
+    assert passed["mismatched"] == pytest.approx(shapes_fidelity(good, other)["mean"])
+    assert not follows_captions(good, attributes, other, min_margin=0.9)["follows"]  # a margin it cannot reach
+
+    shuffled = good[np.random.default_rng(3).permutation(N)]  # images unrelated to their captions
+    ignored = follows_captions(shuffled, attributes, other)
+    assert not ignored["follows"] and abs(ignored["margin"]) < 3 * ignored["stderr"]
+    chance_wins = []  # caption-ignoring sets that beat the baseline by luck: not significant, so no pass
+    for seed in range(10):
+        result = follows_captions(good[np.random.default_rng(seed).permutation(N)], attributes, other)
+        assert not result["follows"], result
+        chance_wins += [result["margin"]] if result["margin"] > 0 else []
+    assert chance_wins  # some did beat it by luck (the check needs significance, not a positive margin)
+    same_image = np.repeat(good[:1], N, axis=0)  # one image for every caption
+    assert not follows_captions(same_image, attributes, other)["follows"]
+    with pytest.raises(ValueError, match="one row of attributes"):
+        follows_captions(good[:10], attributes.iloc[:10], other.iloc[:9])

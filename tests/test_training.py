@@ -171,3 +171,23 @@ def test_fidelity_is_measured_on_fidelity_samples_images_with_a_true_mismatched_
     assert len(mismatched) == 20
     assert (mismatched["shape"].to_numpy() != attributes.loc[rows, "shape"].to_numpy()).all()
     assert set(mismatched["shape"]) == {f"s{i}" for i in range(5, 12)}  # partners are test captions
+
+
+def test_summary_verdict_rests_on_the_significance_of_the_margin():
+    """A margin over the mismatched baseline that is not significant is reported as not following
+    the captions, even when it is large; older metrics.json files without the check still read."""
+    from t2ilib.training.stage1 import summarize
+
+    def metrics(margin, follows):
+        fidelity = {"shape": 0.3, "colour": 0.3, "position": 0.4, "background": 0.9, "mean": 0.3 + margin}
+        return {"epochs_trained": 4, "optimizer_steps": 300, "fidelity": fidelity, "fidelity_samples": 240,
+                "fidelity_mismatched_captions": {"mean": 0.3}, "fidelity_chance": {"mean": 0.31},
+                "follows_captions": {"follows": follows, "p_value": 0.0001 if follows else 0.2, "n": 240}}
+
+    assert "follows its captions: +0.20 over the mismatched baseline (one-sided p = 0.0001 on 240" in \
+        summarize(metrics(0.2, True))
+    noisy = summarize(metrics(0.2, False))
+    assert "does NOT follow its captions yet (+0.20" in noisy and "not significant: one-sided p = 0.2" in noisy
+    old = metrics(0.2, True)
+    del old["follows_captions"]
+    assert summarize(old).endswith("follows its captions: +0.20 over the mismatched baseline.")

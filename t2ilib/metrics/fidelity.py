@@ -22,9 +22,13 @@ Use::
     scores = shapes_fidelity(generated_uint8, attributes_table)   # {"shape": 0.93, ...}
     chance_fidelity()                                             # random guessing
     compare_fidelity(stage2_uint8, stage1_uint8, attributes_table) # paired: difference +- stderr
+    partners = mismatched_rows(rows, groups=images_of_rows, seed=0) # another image's caption for each row
+    follows_captions(generated_uint8, truth, truth.loc[partners])   # beats the mismatched baseline?
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -187,16 +191,96 @@ def compare_fidelity(images, reference_images, attributes) -> dict:
     if len(images) < 2:
         raise ValueError("compare_fidelity needs at least 2 pairs for a standard error.")
 
-    def per_image(hits: dict) -> np.ndarray:  # fraction of the four attributes right, per image
-        return np.mean(list(hits.values()), axis=0)
-
-    differences = per_image(_hits(images, truth)) - per_image(_hits(reference_images, truth))
-    mean = float(differences.mean())
-    stderr = float(differences.std(ddof=1) / np.sqrt(len(differences)))
+    differences = _per_image(_hits(images, truth)) - _per_image(_hits(reference_images, truth))
+    mean, stderr = _mean_and_stderr(differences)
     low, high = mean - 1.96 * stderr, mean + 1.96 * stderr
     verdict = "better" if low > 0 else "worse" if high < 0 else "same within noise"
     return {"difference": mean, "stderr": stderr, "low": low, "high": high, "n": int(len(differences)),
             "verdict": verdict}
+
+
+def _per_image(hits: dict) -> np.ndarray:
+    """Fraction of the four attributes right, per image."""
+    return np.mean(list(hits.values()), axis=0)
+
+
+def _mean_and_stderr(differences: np.ndarray) -> tuple[float, float]:
+    return float(differences.mean()), float(differences.std(ddof=1) / np.sqrt(len(differences)))
+
+
+SIGNIFICANCE = 0.001  # follows_captions: one-sided false-pass rate for a generator that ignores its captions
+
+
+def follows_captions(images, attributes, mismatched_attributes, min_margin: float = 0.0,
+                     alpha: float = SIGNIFICANCE) -> dict:
+    """Does a generator follow its captions? The same images scored against their own captions'
+    attributes and against other captions' (`mismatched_attributes`, e.g. from `mismatched_rows`).
+
+    Paired per image: d = (attributes right for its own caption - right for the other caption) / 4.
+    A generator that ignores its captions has E[d] = 0 (the two captions are exchangeable for its
+    image), so the one-sided z-test "mean(d) > min_margin" passes such a generator with
+    probability `alpha` at most (normal approximation; fine from a few dozen images).
+    Returns {"fidelity", "mismatched", "margin": mean d, "stderr", "z", "p_value", "low":
+    the one-sided lower bound (margin - z_alpha * stderr), "alpha", "n", "follows": low > min_margin}.
+    A generator that learned a true margin delta (per-image spread sigma) fails with probability
+    about Phi(z_alpha - (delta - min_margin) * sqrt(n) / sigma): state it with the sample size.
+    """
+    images = _check_images(images)
+    truth, other = _truth_table(attributes), _truth_table(mismatched_attributes)
+    if not (len(images) == len(truth) == len(other)):
+        raise ValueError(f"follows_captions needs one row of attributes and of mismatched attributes per image; got "
+                         f"{len(images)} images, {len(truth)} and {len(other)} rows.")
+    if len(images) < 2:
+        raise ValueError("follows_captions needs at least 2 images for a standard error.")
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must be between 0 and 0.5 (a one-sided test), got {alpha}.")
+    own = _per_image(_hits(images, truth.reset_index(drop=True)))
+    mismatched = _per_image(_hits(images, other.reset_index(drop=True)))
+    margin, stderr = _mean_and_stderr(own - mismatched)
+    z_alpha = normal_quantile(1 - alpha)
+    z = (margin - min_margin) / stderr if stderr > 0 else (math.inf if margin > min_margin else -math.inf)
+    low = margin - z_alpha * stderr
+    return {"fidelity": float(own.mean()), "mismatched": float(mismatched.mean()), "margin": margin,
+            "stderr": stderr, "z": float(z), "p_value": 0.5 * math.erfc(z / math.sqrt(2)), "low": float(low),
+            "min_margin": float(min_margin), "alpha": float(alpha), "n": int(len(images)),
+            "follows": bool(low > min_margin)}
+
+
+def normal_quantile(p: float) -> float:
+    """The standard normal's p-quantile (bisection on erf; no scipy needed)."""
+    low, high = -10.0, 10.0
+    for _ in range(100):
+        middle = 0.5 * (low + high)
+        if 0.5 * (1 + math.erf(middle / math.sqrt(2))) < p:
+            low = middle
+        else:
+            high = middle
+    return 0.5 * (low + high)
+
+
+def mismatched_rows(rows, groups=None, seed: int = 0) -> np.ndarray:
+    """For each of `rows` (e.g. caption row numbers), a row of another group: the baseline
+    "same images, wrong captions". `groups` (one per row, e.g. each caption's image): rows of one
+    group are never paired with each other (default: each distinct row is its own group).
+
+    The distinct groups are shuffled into one cycle and each group is paired with the next, so
+    no row is ever paired with its own group, also when `rows` repeats rows; the partner is the
+    first row of that group in `rows`. Returns an array like `rows`.
+    """
+    rows = np.asarray(rows)
+    groups = rows if groups is None else np.asarray(groups)
+    if len(groups) != len(rows):
+        raise ValueError(f"one group per row: got {len(rows)} rows and {len(groups)} groups.")
+    distinct, first = np.unique(groups, return_index=True)
+    if len(distinct) < 2:
+        raise ValueError("a mismatched baseline needs captions of at least 2 different images.")
+    order = np.random.default_rng(seed + 778).permutation(len(distinct))
+    partner_group = np.empty(len(distinct), dtype=np.int64)
+    partner_group[order] = np.roll(order, -1)  # each group -> the next one in the cycle
+    group_index = np.searchsorted(distinct, groups)
+    partners = rows[first[partner_group[group_index]]]
+    assert (groups[first[partner_group[group_index]]] != groups).all()  # never its own group (a derangement)
+    return partners
 
 
 def chance_fidelity() -> dict:

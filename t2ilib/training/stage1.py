@@ -237,7 +237,7 @@ def evaluate_stage1(generator, config: RunConfig, prepared: PreparedData, embedd
     if prepared.attributes is None:
         metrics["fidelity"] = None
         return metrics
-    from t2ilib.metrics.fidelity import chance_fidelity, shapes_fidelity
+    from t2ilib.metrics.fidelity import chance_fidelity, follows_captions, shapes_fidelity
     from t2ilib.viz import to_uint8
 
     rows, noise = evaluation_rows_and_noise(config, prepared)
@@ -252,6 +252,7 @@ def evaluate_stage1(generator, config: RunConfig, prepared: PreparedData, embedd
     metrics["fidelity_mismatched_captions"] = shapes_fidelity(images, mismatched)
     metrics["fidelity_chance"] = chance_fidelity()
     metrics["fidelity_samples"] = int(len(rows))
+    metrics["follows_captions"] = follows_captions(images, truth, mismatched)  # margin and its significance
     return metrics
 
 
@@ -268,13 +269,15 @@ def evaluation_rows_and_noise(config: RunConfig, prepared: PreparedData):
 
 
 def mismatched_attributes(prepared: PreparedData, rows: np.ndarray, seed: int):
-    """The attributes of another test caption for each of `rows` (the baseline "same images,
-    wrong captions"): the distinct captions are shuffled in a cycle, so no caption is paired
-    with itself, also when `rows` repeats captions (`evaluation_rows_and_noise`)."""
-    distinct = np.unique(rows)
-    order = np.random.default_rng(seed + 778).permutation(len(distinct))
-    partner = dict(zip(distinct[order], distinct[np.roll(order, 1)]))
-    return prepared.attributes.loc[[partner[row] for row in rows]].reset_index(drop=True)
+    """The attributes of a test caption of another image for each of `rows` (the baseline "same
+    images, wrong captions", `t2ilib.metrics.fidelity.mismatched_rows`): no caption is paired with
+    itself or with a caption of its own image, also when `rows` repeats captions
+    (`evaluation_rows_and_noise`)."""
+    from t2ilib.metrics.fidelity import mismatched_rows
+
+    captions = prepared.captions
+    groups = captions.loc[rows, "image"].to_numpy() if "image" in captions else None
+    return prepared.attributes.loc[mismatched_rows(rows, groups, seed)].reset_index(drop=True)
 
 
 def summarize(metrics: dict) -> str:
@@ -296,10 +299,17 @@ def summarize(metrics: dict) -> str:
     if len(by_epoch) > 1:
         lines.append(f"Fidelity by epoch: {by_epoch[0]:.2f} after epoch 1 -> {by_epoch[-1]:.2f} after epoch {len(by_epoch)} "
                      "(history.csv, loss_curves.png).")
-    if margin > 0.15:
-        verdict = f"The generator follows its captions: {margin:+.2f} over the mismatched baseline."
+    test = metrics.get("follows_captions")  # absent in metrics.json files of older runs
+    evidence = f"one-sided p = {test['p_value']:.1g} on {test['n']} images" if test else ""
+    if test is not None and not test["follows"]:
+        verdict = (f"The generator does NOT follow its captions yet ({margin:+.2f} over the mismatched baseline, "
+                   f"not significant: {evidence}); train longer or check the setup.")
+    elif margin > 0.15:
+        verdict = f"The generator follows its captions: {margin:+.2f} over the mismatched baseline" + \
+                  (f" ({evidence})." if test else ".")
     elif margin > 0.05:
-        verdict = f"The generator follows its captions a little ({margin:+.2f}); train longer."
+        verdict = f"The generator follows its captions a little ({margin:+.2f}{', ' + evidence if test else ''}); " \
+                  "train longer."
     else:
         verdict = f"The generator does NOT follow its captions yet ({margin:+.2f}); train longer or check the setup."
     lines.append(verdict)

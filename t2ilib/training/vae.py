@@ -330,16 +330,18 @@ def held_out_kl(model, embeddings: np.ndarray, images: np.ndarray) -> float:
 
 def _fidelity(images: np.ndarray, data: VAEData, rows: np.ndarray, seed: int) -> dict:
     if data.prepared.attributes is None:
-        return {"fidelity": None, "fidelity_mismatched": None}
-    from t2ilib.metrics.fidelity import shapes_fidelity
+        return {"fidelity": None, "fidelity_mismatched": None, "follows_captions": None}
+    from t2ilib.metrics.fidelity import follows_captions, mismatched_rows, shapes_fidelity
 
     as_uint8 = np.clip(np.round(images * 255.0), 0, 255).astype(np.uint8)
     truth = data.prepared.attributes.loc[rows].reset_index(drop=True)
-    # The same images scored against other captions' attributes: what ignoring the caption gets.
-    shuffled = np.roll(np.random.default_rng(seed + 778).permutation(len(truth)), 1)
-    mismatched = truth.iloc[shuffled].reset_index(drop=True)
+    # The same images scored against the attributes of another image's caption: what ignoring the
+    # caption gets (never the caption itself, nor another caption of the same image).
+    partners = mismatched_rows(rows, data.prepared.captions.loc[rows, "image"].to_numpy(), seed)
+    mismatched = data.prepared.attributes.loc[partners].reset_index(drop=True)
     return {"fidelity": shapes_fidelity(as_uint8, truth)["mean"],
-            "fidelity_mismatched": shapes_fidelity(as_uint8, mismatched)["mean"]}
+            "fidelity_mismatched": shapes_fidelity(as_uint8, mismatched)["mean"],
+            "follows_captions": follows_captions(as_uint8, truth, mismatched)}  # is the margin significant?
 
 
 def score_images(images: np.ndarray, data: VAEData, rows: np.ndarray, seed: int = 0) -> dict:
