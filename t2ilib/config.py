@@ -66,6 +66,12 @@ class ModelConfig:
     last_activation: str = "relu"  # activation of the generator's last hidden (64x64) block: relu | leaky_relu | selu
     joint_kernel_size: int = 3  # discriminator's image+text conv: 3 (PyTorch port) or 1 (official TF)
     kl_weight: float = 2.0  # weight of KL(N(mu, sigma) || N(0, I)) in the generator loss
+    # Which GAN `train_stage1` trains: "stackgan" (Stage-I) or "dfgan" (t2ilib.models.dfgan, one stage).
+    # DF-GAN reads noise_dim, generator_width (nf) and discriminator_width (nf); the fields below are its own.
+    family: str = "stackgan"
+    text_in_seed: bool = False  # dfgan: the 4x4 seed from concat(noise, sentence), not the noise only (official)
+    gradient_penalty_weight: float = 2.0  # dfgan: MA-GP weight (official 2)
+    gradient_penalty_power: float = 6.0  # dfgan: MA-GP power p of the gradient norm (official 6)
 
 
 @dataclass
@@ -90,6 +96,10 @@ class TrainConfig:
     collapse_guard: bool = True  # warn when outputs collapse (t2ilib.training.guards.CollapseGuard)
     stop_on_collapse: bool = False  # ... and stop training when they do
     best_metric: str = "fidelity"  # keep run_dir/best/ at the best epoch by this log entry ("" = off)
+    # model.family "dfgan" only (StackGAN keeps Adam's default beta_2 and one learning rate):
+    beta_2: float = 0.999  # Adam beta_2 (DF-GAN: 0.9)
+    d_learning_rate: float | None = None  # discriminator's learning rate (None = learning_rate; DF-GAN paper: 4e-4)
+    ema_decay: float = 0.0  # sample from an exponential moving average of the generator's weights (0 = off)
 
 
 @dataclass

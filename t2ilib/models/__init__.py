@@ -1,4 +1,4 @@
-"""Models: StackGAN stages (and, later, the GloVe VAE and the Xception baseline)."""
+"""Models: StackGAN stages, DF-GAN, the GloVe VAE and its conditional improvement."""
 
 from t2ilib.models.stackgan import (
     StackGANStage1,
@@ -16,6 +16,10 @@ from t2ilib.models.stackgan2 import (
 
 __all__ = ["StackGANStage1", "StageIDiscriminator", "StageIGenerator", "build_stage1", "make_optimizer",
            "StackGANStage2", "StageIIDiscriminator", "StageIIGenerator", "build_stage2"]
+
+from t2ilib.models.dfgan import DFGAN, DFGANDiscriminator, DFGANGenerator, build_dfgan  # noqa: E402
+
+__all__ += ["DFGAN", "DFGANDiscriminator", "DFGANGenerator", "build_dfgan"]
 
 from t2ilib.models.vae import REPORT_MODELS, TextToImageVAE, letterbox, report_model  # noqa: E402
 
