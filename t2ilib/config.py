@@ -2,7 +2,8 @@
 
 Presets:
 - `tiny`: CPU tests, seconds. Tiny widths, 32x32 images.
-- `quickstart`: the built-in shapes dataset on a 2-core CPU in about 10 minutes, 32x32 images.
+- `quickstart`: DF-GAN on the built-in shapes dataset, a 2-core CPU in about 10 minutes, 32x32 images.
+- `quickstart-stackgan`: StackGAN Stage-I in the same budget (the quickstart before DF-GAN).
 - `colab`: the StackGAN+BERT report's best setting (seed 000): BERT sentence embeddings,
   batch 128, Adam 2e-4, LeakyReLU in the generator's last hidden layer, official widths.
 - `official`: the StackGAN paper (Zhang et al. 2017): batch 64, Adam 2e-4 for both networks,
@@ -179,7 +180,7 @@ def _build_section(section_cls, values: dict, section_name: str):
 
 
 def preset(name: str) -> RunConfig:
-    """Return a fresh RunConfig for a named preset: tiny, quickstart, colab or official."""
+    """Return a fresh RunConfig for a named preset (one of PRESETS)."""
     if name == "tiny":
         return RunConfig(
             name="tiny",
@@ -192,11 +193,27 @@ def preset(name: str) -> RunConfig:
                                 steps_per_epoch=2, lr_decay_epochs=0),
         )
     if name == "quickstart":
+        # DF-GAN (model.family "dfgan") sized for a 2-core CPU in about 10 minutes: 32x32 images,
+        # the sentence in the 4x4 seed as well as in every fusion block, Adam (0, 0.9) at 2e-4 for
+        # both networks, batch 32, samples from the generator's weight average (EMA 0.995).
+        # Measured figures: benchmarks/RESULTS.md, "Learning: DF-GAN".
+        return RunConfig(
+            name="quickstart",
+            data=DataConfig(image_size=32, shapes_num_images=600),
+            text=TextConfig(encoder="onehot"),
+            model=ModelConfig(family="dfgan", condition_dim=32, noise_dim=32, generator_width=16, discriminator_width=8,
+                              text_in_seed=True),
+            train=TrainConfig(batch_size=32, epochs=50, learning_rate=2e-4, beta_1=0.0, beta_2=0.9, lr_decay_epochs=0,
+                              ema_decay=0.995),
+            stage2=Stage2Config(image_size=128, generator_width=32, discriminator_width=16, batch_size=16, epochs=10,
+                                lr_decay_epochs=0),
+        )
+    if name == "quickstart-stackgan":
         # Sized for a 2-core CPU in about 10 minutes: 32x32 images (Stage-I proper is 64x64, see
         # `colab`/`official`), narrow networks, ~3,000 steps. Enough to learn backgrounds and
         # rough blobs that follow the text; shapes need the longer runs.
         return RunConfig(
-            name="quickstart",
+            name="quickstart-stackgan",
             data=DataConfig(image_size=32, shapes_num_images=600),
             text=TextConfig(word2vec_dim=64, word2vec_epochs=30),
             model=ModelConfig(condition_dim=32, noise_dim=16, generator_width=16, discriminator_width=16),
@@ -230,7 +247,7 @@ def preset(name: str) -> RunConfig:
             train=TrainConfig(batch_size=64, epochs=600, learning_rate=2e-4, lr_decay_epochs=50),
             stage2=Stage2Config(batch_size=64, epochs=600, learning_rate=2e-4, lr_decay_epochs=50),
         )
-    raise ValueError(f"Unknown preset {name!r}; choose one of: tiny, quickstart, colab, official.")
+    raise ValueError(f"Unknown preset {name!r}; choose one of: {', '.join(PRESETS)}.")
 
 
-PRESETS = ("tiny", "quickstart", "colab", "official")
+PRESETS = ("tiny", "quickstart", "quickstart-stackgan", "colab", "official")
