@@ -203,7 +203,7 @@ def preset(name: str) -> RunConfig:
             text=TextConfig(encoder="onehot"),
             model=ModelConfig(family="dfgan", condition_dim=32, noise_dim=32, generator_width=16, discriminator_width=8,
                               text_in_seed=True),
-            train=TrainConfig(batch_size=32, epochs=50, learning_rate=2e-4, beta_1=0.0, beta_2=0.9, lr_decay_epochs=0,
+            train=TrainConfig(batch_size=32, epochs=35, learning_rate=2e-4, beta_1=0.0, beta_2=0.9, lr_decay_epochs=0,
                               ema_decay=0.995),
             stage2=Stage2Config(image_size=128, generator_width=32, discriminator_width=16, batch_size=16, epochs=10,
                                 lr_decay_epochs=0),
