@@ -127,7 +127,10 @@ def cmd_train(args):
 
 def cmd_quickstart(args):
     args.preset = args.preset or "quickstart"
-    print("t2ilib quickstart: built-in shapes dataset -> splits -> word2vec embeddings -> Stage-I StackGAN on the CPU.")
+    config = _config_from_args(args)
+    model = {"dfgan": "DF-GAN", "stackgan": "StackGAN Stage-I"}.get(config.model.family, config.model.family)
+    print(f"t2ilib quickstart: built-in shapes dataset -> splits -> {config.text.encoder} embeddings -> {model} "
+          "on the CPU (preset quickstart-stackgan: StackGAN Stage-I).")
     cmd_train(args)
 
 
@@ -275,7 +278,7 @@ def build_parser():
                                      "--debug anywhere to see the traceback of an error.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    quick = commands.add_parser("quickstart", help="prepare, embed and train Stage-I on the built-in dataset")
+    quick = commands.add_parser("quickstart", help="prepare, embed and train DF-GAN on the built-in dataset")
     _add_config_arguments(quick)
     quick.add_argument("--run-dir", default="runs/quickstart", help="run directory (default: %(default)s)")
     quick.add_argument("--epochs", type=_count(0), help="override the number of epochs")

@@ -2,7 +2,8 @@
 
 Presets:
 - `tiny`: CPU tests, seconds. Tiny widths, 32x32 images.
-- `quickstart`: the built-in shapes dataset on a 2-core CPU in about 10 minutes, 32x32 images.
+- `quickstart`: DF-GAN on the built-in shapes dataset, a 2-core CPU in about 10 minutes, 32x32 images.
+- `quickstart-stackgan`: StackGAN Stage-I in the same budget (the quickstart before DF-GAN).
 - `colab`: the StackGAN+BERT report's best setting (seed 000): BERT sentence embeddings,
   batch 128, Adam 2e-4, LeakyReLU in the generator's last hidden layer, official widths.
 - `official`: the StackGAN paper (Zhang et al. 2017): batch 64, Adam 2e-4 for both networks,
@@ -80,6 +81,12 @@ class ModelConfig:
     last_activation: str = "relu"  # activation of the generator's last hidden (64x64) block: relu | leaky_relu | selu
     joint_kernel_size: int = 3  # discriminator's image+text conv: 3 (PyTorch port) or 1 (official TF)
     kl_weight: float = 2.0  # weight of KL(N(mu, sigma) || N(0, I)) in the generator loss
+    # Which GAN `train_stage1` trains: "stackgan" (Stage-I) or "dfgan" (t2ilib.models.dfgan, one stage).
+    # DF-GAN reads noise_dim, generator_width (nf) and discriminator_width (nf); the fields below are its own.
+    family: str = "stackgan"
+    text_in_seed: bool = False  # dfgan: the 4x4 seed from concat(noise, sentence), not the noise only (official)
+    gradient_penalty_weight: float = 2.0  # dfgan: MA-GP weight (official 2)
+    gradient_penalty_power: float = 6.0  # dfgan: MA-GP power p of the gradient norm (official 6)
 
 
 @dataclass
@@ -104,6 +111,10 @@ class TrainConfig:
     collapse_guard: bool = True  # warn when outputs collapse (t2ilib.training.guards.CollapseGuard)
     stop_on_collapse: bool = False  # ... and stop training when they do
     best_metric: str = "fidelity"  # keep run_dir/best/ at the best epoch by this log entry ("" = off)
+    # model.family "dfgan" only (StackGAN keeps Adam's default beta_2 and one learning rate):
+    beta_2: float = 0.999  # Adam beta_2 (DF-GAN: 0.9)
+    d_learning_rate: float | None = None  # discriminator's learning rate (None = learning_rate; DF-GAN paper: 4e-4)
+    ema_decay: float = 0.0  # sample from an exponential moving average of the generator's weights (0 = off)
 
 
 @dataclass
@@ -217,11 +228,17 @@ ALLOWED = {
     "model.last_activation": one_of("relu", "leaky_relu", "selu"),
     "model.joint_kernel_size": one_of(1, 3),
     "model.kl_weight": at_least(0),
+    "model.family": one_of("stackgan", "dfgan"),
+    "model.gradient_penalty_weight": at_least(0),
+    "model.gradient_penalty_power": above(0),
     "train.batch_size": at_least(1),
     "train.epochs": at_least(0),
     "train.optimizer": one_of("adam", "rmsprop", "adadelta"),
     "train.learning_rate": above(0),
     "train.beta_1": between(0, 1, high_open=True),
+    "train.beta_2": between(0, 1, high_open=True),
+    "train.d_learning_rate": above(0),
+    "train.ema_decay": between(0, 1, high_open=True),
     "train.lr_decay_epochs": at_least(0),
     "train.seed": at_least(0),
     "train.checkpoint_every_epochs": at_least(1),
@@ -424,7 +441,7 @@ def _build_section(section_cls, values: dict, section_name: str):
 
 
 def preset(name: str) -> RunConfig:
-    """Return a fresh RunConfig for a named preset: tiny, quickstart, colab or official."""
+    """Return a fresh RunConfig for a named preset (one of PRESETS)."""
     if name == "tiny":
         return RunConfig(
             name="tiny",
@@ -437,11 +454,27 @@ def preset(name: str) -> RunConfig:
                                 steps_per_epoch=2, lr_decay_epochs=0),
         )
     if name == "quickstart":
+        # DF-GAN (model.family "dfgan") sized for a 2-core CPU in about 10 minutes: 32x32 images,
+        # the sentence in the 4x4 seed as well as in every fusion block, Adam (0, 0.9) at 2e-4 for
+        # both networks, batch 32, samples from the generator's weight average (EMA 0.995).
+        # Measured figures: benchmarks/RESULTS.md, "Learning: DF-GAN".
+        return RunConfig(
+            name="quickstart",
+            data=DataConfig(image_size=32, shapes_num_images=600),
+            text=TextConfig(encoder="onehot"),
+            model=ModelConfig(family="dfgan", condition_dim=32, noise_dim=32, generator_width=16, discriminator_width=8,
+                              text_in_seed=True),
+            train=TrainConfig(batch_size=32, epochs=35, learning_rate=2e-4, beta_1=0.0, beta_2=0.9, lr_decay_epochs=0,
+                              ema_decay=0.995),
+            stage2=Stage2Config(image_size=128, generator_width=32, discriminator_width=16, batch_size=16, epochs=10,
+                                lr_decay_epochs=0),
+        )
+    if name == "quickstart-stackgan":
         # Sized for a 2-core CPU in about 10 minutes: 32x32 images (Stage-I proper is 64x64, see
         # `colab`/`official`), narrow networks, ~3,000 steps. Enough to learn backgrounds and
         # rough blobs that follow the text; shapes need the longer runs.
         return RunConfig(
-            name="quickstart",
+            name="quickstart-stackgan",
             data=DataConfig(image_size=32, shapes_num_images=600),
             text=TextConfig(word2vec_dim=64, word2vec_epochs=30),
             model=ModelConfig(condition_dim=32, noise_dim=16, generator_width=16, discriminator_width=16),
@@ -477,7 +510,7 @@ def preset(name: str) -> RunConfig:
             train=TrainConfig(batch_size=64, epochs=600, learning_rate=2e-4, lr_decay_epochs=50),
             stage2=Stage2Config(batch_size=64, epochs=600, learning_rate=2e-4, lr_decay_epochs=50),
         )
-    raise ValueError(f"Unknown preset {name!r}; choose one of: tiny, quickstart, colab, official.")
+    raise ValueError(f"Unknown preset {name!r}; choose one of: {', '.join(PRESETS)}.")
 
 
-PRESETS = ("tiny", "quickstart", "colab", "official")
+PRESETS = ("tiny", "quickstart", "quickstart-stackgan", "colab", "official")

@@ -188,6 +188,11 @@ class StackGANStage1(keras.Model):
         return [self.d_loss_tracker, self.g_loss_tracker, self.kl_tracker,
                 self.real_score_tracker, self.fake_score_tracker]
 
+    @property
+    def sampler(self) -> StageIGenerator:
+        """The generator to draw images from (the same one trained here; DF-GAN may keep an average)."""
+        return self.generator
+
     def compile(self, d_optimizer, g_optimizer, **kwargs):
         super().compile(**kwargs)
         self.d_optimizer = d_optimizer

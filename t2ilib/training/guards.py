@@ -195,7 +195,7 @@ def guard_callbacks(config, gan, run_dir, embeddings, noise) -> list:
 
     callbacks = []
     if config.train.collapse_guard:
-        callbacks.append(CollapseGuard(gan.generator, embeddings, np.asarray(noise)[0],
+        callbacks.append(CollapseGuard(gan.sampler, embeddings, np.asarray(noise)[0],
                                        stop_on_collapse=config.train.stop_on_collapse))
     if config.train.best_metric:
         best = RunCheckpoint(Path(run_dir) / "best",

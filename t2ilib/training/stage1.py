@@ -28,6 +28,7 @@ from t2ilib.config import ConfigError, RunConfig, check_batch_fits
 from t2ilib.data.pipeline import make_gan_dataset
 from t2ilib.data.prepare import PreparedData, fixed_sample_rows, prepare_data
 from t2ilib.features.xception import FEATURE_ENCODER, feature_conditions
+from t2ilib.models.dfgan import build_dfgan
 from t2ilib.models.stackgan import build_stage1
 from t2ilib.text import embed_captions, make_encoder
 from t2ilib.training.callbacks import (HistoryCSV, LossCurves, SampleGrid, SaveCheckpoint, ShapesFidelity,
@@ -134,6 +135,20 @@ def resolved_paths(config: RunConfig) -> RunConfig:
     return config.replace(**overrides)
 
 
+GAN_BUILDERS = {"stackgan": build_stage1, "dfgan": build_dfgan}  # by `model.family`
+
+
+def build_gan(config: RunConfig, embedding_dim: int, steps_per_epoch: int, strategy=None):
+    """The compiled GAN of `config.model.family` (StackGAN Stage-I or DF-GAN), every weight and
+    optimizer slot created. Both have `generator`, `discriminator`, `d_optimizer`, `g_optimizer`
+    and `sampler` (the generator to draw from), so everything below treats them alike."""
+    family = config.model.family
+    if family not in GAN_BUILDERS:
+        raise ValueError(f"Unknown model.family {family!r}; choose one of {', '.join(GAN_BUILDERS)} "
+                         "(e.g. --set model.family=dfgan).")
+    return GAN_BUILDERS[family](config, embedding_dim, steps_per_epoch, strategy=strategy)
+
+
 def sample_noise(config: RunConfig) -> np.ndarray:
     """The run's fixed noise vectors for sample grids (same seed -> same noise, run after run)."""
     rng = np.random.default_rng(config.train.seed + 12345)
@@ -173,7 +188,7 @@ def _train_stage1(config: RunConfig, folder: RunFolder, changes: list[str], prep
                                 repeat=True, start_step=step,
                                 noise_dims=(config.model.noise_dim, config.model.condition_dim))
 
-    gan = build_stage1(config, embeddings.shape[1], steps_per_epoch, strategy=make_strategy(config.train.strategy))
+    gan = build_gan(config, embeddings.shape[1], steps_per_epoch, strategy=make_strategy(config.train.strategy))
     checkpoint = folder.run_checkpoint({"model": gan, "g_optimizer": gan.g_optimizer, "d_optimizer": gan.d_optimizer},
                                        max_to_keep=config.train.max_to_keep,
                                        write_config=lambda: config.save(run_dir / "config.json"))
@@ -184,12 +199,12 @@ def _train_stage1(config: RunConfig, folder: RunFolder, changes: list[str], prep
 
     sample_rows = fixed_sample_rows(prepared.captions, config.train.num_sample_captions)
     callbacks = [
-        SampleGrid(gan.generator, prepared.captions.loc[sample_rows, "caption"].tolist(), embeddings[sample_rows],
+        SampleGrid(gan.sampler, prepared.captions.loc[sample_rows, "caption"].tolist(), embeddings[sample_rows],
                    sample_noise(config), run_dir / "samples"),
     ]
     if prepared.attributes is not None:
         rows, noise = evaluation_rows_and_noise(config, prepared)
-        callbacks.append(ShapesFidelity(gan.generator, embeddings[rows], prepared.attributes.loc[rows], noise))
+        callbacks.append(ShapesFidelity(gan.sampler, embeddings[rows], prepared.attributes.loc[rows], noise))
     callbacks += guard_callbacks(config, gan, run_dir, embeddings[sample_rows], sample_noise(config))
     saver = SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs, config.train.checkpoint_every_steps,
                            initial_step=start_step)  # also stops the run on NaN/Inf
@@ -205,7 +220,7 @@ def _train_stage1(config: RunConfig, folder: RunFolder, changes: list[str], prep
     saver.raise_if_diverged()  # TrainingDiverged: names the epoch/step and the checkpoint kept
     if checkpoint.latest is None:  # a 0-epoch run keeps its initial weights (sweeps compare "epoch 0")
         checkpoint.save(0, step=start_step)
-    metrics = evaluate_stage1(gan.generator, config, prepared, embeddings)
+    metrics = evaluate_stage1(gan.sampler, config, prepared, embeddings)
     metrics.update(fidelity_history(run_dir))
     metrics["epochs_trained"] = int(checkpoint.epoch.numpy())
     metrics["optimizer_steps"] = int(gan.g_optimizer.iterations.numpy())
@@ -338,19 +353,20 @@ def load_run_config(run_dir: Path, checkpoint_dir: str = "checkpoints") -> RunCo
 
 
 def load_generator(run_dir, checkpoint_dir: str = "checkpoints"):
-    """The Stage-I generator of a run directory at its latest checkpoint, with its config.
+    """The generator of a run directory (its `sampler`: Stage-I's, or DF-GAN's weight average when
+    kept) at its latest checkpoint, with its config.
     `checkpoint_dir="best"`: the best epoch kept by `train.best_metric` instead."""
     run_dir = Path(run_dir)
     config = load_run_config(run_dir, checkpoint_dir)
     prepared = prepare_data(config.data, progress=False)
     encoder, embeddings = embed_all_captions(config, prepared)
-    gan = build_stage1(config, embeddings.shape[1], steps_per_epoch=1)
+    gan = build_gan(config, embeddings.shape[1], steps_per_epoch=1)
     checkpoint = RunCheckpoint(run_dir / checkpoint_dir,
                                {"model": gan, "g_optimizer": gan.g_optimizer, "d_optimizer": gan.d_optimizer})
     checkpoint.restore_or_initialize()
     if checkpoint.latest is None:
         raise FileNotFoundError(f"No checkpoint in {run_dir / checkpoint_dir}: train first.")
-    return gan.generator, encoder, config
+    return gan.sampler, encoder, config
 
 
 def generate(run_dir, captions: list[str], num_per_caption: int = 1, seed: int = 0) -> np.ndarray:
