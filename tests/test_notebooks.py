@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
 EXECUTED = ["01_data_splits.ipynb", "02_text_embeddings.ipynb", "03_stackgan_stage1.ipynb", "04_stackgan_stage2.ipynb",
             "05_glove_vae.ipynb", "06_xception_baseline.ipynb", "07_comparisons.ipynb",
-            "08_evaluation.ipynb"]  # add new ones here
+            "08_evaluation.ipynb", "09_dfgan.ipynb"]  # add new ones here
 CELL_TIMEOUT_S = 300
 # The small settings must finish, not run a real-size training (hours): a hang guard, not a
 # speed test. The notebooks take 20-100 s each on a 2-core CPU (see --durations).
@@ -405,11 +405,28 @@ def test_08_evaluation_runs(kernel_name, colab):
 
 
 @pytest.mark.slow
+def test_09_dfgan_runs(kernel_name, colab):
+    seconds, notebook = execute("09_dfgan.ipynb", kernel_name, colab, EPOCHS=2, VERBOSE=2, STAGE1_PRESET="tiny",
+                                SETTINGS={"model.family": "dfgan", "model.text_in_seed": True, "train.ema_decay": 0.9},
+                                NEW_CAPTIONS=SHAPES_CAPTIONS)
+    runs = colab.drive / "runs"
+    for name in ("config.json", "history.csv", "metrics.json", "samples/new_captions.png", "samples/dfgan_vs_stage1.png"):
+        assert (runs / "dfgan_quickstart" / name).is_file(), name
+    assert __import__("json").loads((runs / "dfgan_quickstart" / "config.json").read_text())["model"]["family"] == "dfgan"
+    assert (runs / "stage1_equal_time" / "metrics.json").is_file()  # StackGAN trained for the same time
+    text = outputs_text(notebook)
+    assert "def train_step(self, data)" in text and "def matching_aware_gradient_penalty" in text
+    assert "StackGAN Stage-I" in text  # the equal-time table
+    assert_ran_cleanly(notebook, seconds, colab, min_images=3)
+
+
+@pytest.mark.slow
 def test_the_session_kept_everything_on_the_drive(colab):
-    """After notebooks 01-08: what each left on the Drive, where a student finds it after a reset."""
+    """After notebooks 01-09: what each left on the Drive, where a student finds it after a reset."""
     runs = colab.drive / "runs"
     assert sorted(path.name for path in runs.iterdir()) == [
-        "glove_vae", "stage1_colab", "stage1_colab_xception", "stage2_colab", "sweep", "xception_baseline"]
+        "dfgan_quickstart", "glove_vae", "stage1_colab", "stage1_colab_xception", "stage1_equal_time", "stage2_colab",
+        "sweep", "xception_baseline"]
     assert (runs / "stage1_colab" / "evaluation.json").is_file()  # notebook 08 scored notebook 03's run
     assert list(colab.cache.glob("prepared/shapes-*/splits/captions.csv"))
     assert {path.name for path in colab.content.iterdir()} == {colab.cache.name}
