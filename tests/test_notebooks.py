@@ -283,6 +283,8 @@ def test_03_stackgan_stage1_runs(kernel_name, colab):
     assert "10,301,248 trainable parameters (paper code" in text
     assert "def train_step(self, data)" in text  # the look-inside cell printed the real source
     assert re.search(r"measured speed: [\d.]+ epochs/hour", text)
+    assert re.search(r"onehot +probe shape [\d.]+", text) and "probe from c" in text  # the diagnosis cells
+    assert "own caption preferred for" in text
     assert len(__import__("pandas").read_csv(run_dir / "history.csv")) == 2  # resuming trained no extra epoch
     assert list((run_dir / "logs").glob("**/events.out.tfevents.*"))  # what the TensorBoard cell shows
     assert_ran_cleanly(notebook, seconds, colab, min_images=3)
