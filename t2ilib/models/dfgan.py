@@ -3,7 +3,7 @@
 Read top to bottom: the deep fusion blocks, the generator, the discriminator with its
 conditional head, the two losses, then `DFGAN`, the `keras.Model` whose `train_step` holds
 them, so that training is `model.fit(...)` as for `StackGANStage1`. Architecture and counts:
-REFERENCE.md section 6.
+docs/reference.md#df-gan.
 
 What is different from StackGAN Stage-I:
 - no BatchNorm and no conditioning augmentation: the sentence vector (with the noise) sets a
