@@ -20,12 +20,53 @@ def weight_init():
 def batch_norm(name=None):
     """StackGAN's BatchNorm. Built inside a multi-replica strategy scope it synchronises its batch
     statistics across replicas, so a distributed step normalises over the whole global batch."""
-    return layers.BatchNormalization(
+    return FusedBatchNormalization(
         gamma_initializer=keras.initializers.RandomNormal(mean=1.0, stddev=0.02),
         beta_initializer="zeros",
         synchronized=keras.backend.backend() == "tensorflow" and _num_replicas() > 1,
         name=name,
     )
+
+
+@keras.saving.register_keras_serializable(package="t2ilib")
+class FusedBatchNormalization(layers.BatchNormalization):
+    """`keras.layers.BatchNormalization` computed by TensorFlow's fused kernel.
+
+    Keras 3 normalises with separate ops (moments, subtract, scale, ...) and differentiates
+    through each of them: about ten passes over the activations forward and backward. The fused
+    kernel (FusedBatchNormV3, oneDNN on CPUs, cuDNN on GPUs) does it in one op and its gradient
+    in another; on this 2-core CPU that made the whole Stage-I step faster (benchmarks/RESULTS.md).
+    Same weights, same moving-statistics update and the same numbers up to float round-off.
+    Channels-last inputs of rank 2 (Dense outputs) or 4; anything else (masks, renorm,
+    synchronised replicas, other axes) takes the Keras path.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        rank = len(inputs.shape)
+        if (keras.backend.backend() != "tensorflow" or mask is not None or self.renorm or self.synchronized
+                or rank not in (2, 4) or self.axis not in (-1, rank - 1) or not (self.scale and self.center)):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        x = inputs if rank == 4 else tf.reshape(inputs, (-1, 1, 1, inputs.shape[-1]))  # (B, 1, 1, C)
+        if x.dtype not in (tf.float16, tf.bfloat16, tf.float32):
+            x = tf.cast(x, "float32")
+        gamma, beta = ops.cast(self.gamma, "float32"), ops.cast(self.beta, "float32")
+        if training and self.trainable:
+            outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+                x, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True)
+            count = ops.cast(ops.size(x) // x.shape[-1], "float32")
+            variance = variance * (count - 1.0) / ops.maximum(count, 1.0)  # the kernel returns the unbiased one
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        else:
+            outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
+                x, gamma, beta, mean=ops.cast(self.moving_mean, "float32"),
+                variance=ops.cast(self.moving_variance, "float32"), epsilon=self.epsilon, data_format="NHWC",
+                is_training=False)
+        if rank == 2:
+            outputs = tf.reshape(outputs, (-1, inputs.shape[-1]))
+        return ops.cast(outputs, self.compute_dtype)
 
 
 def _num_replicas() -> int:
