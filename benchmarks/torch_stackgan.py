@@ -2,7 +2,7 @@
 
 This is the benchmark's PyTorch side (benchmarks/vs_pytorch.py): the architecture of
 hanzhanggit/StackGAN-Pytorch `code/model.py` (STAGE1_G/STAGE1_D, STAGE2_G/STAGE2_D) written out
-from REFERENCE.md section 2, with the official trainable parameter counts asserted:
+from docs/reference.md#stackgan, with the official trainable parameter counts asserted:
 Stage-I G 10,301,248 and D 5,715,713; Stage-II G 26,290,080 (the frozen Stage-I G adds none).
 Like the port it uses a ReLU in the conditioning augmentation and reuses the generator's mu
 (detached) as the discriminator's text code, so D has no text Dense of its own.

@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from t2ilib.report import CheckpointWriteError, TrainingDiverged
+from t2ilib.errors import CheckpointWriteError, TrainingDiverged
 
 
 def _count(minimum: int):

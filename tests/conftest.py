@@ -17,8 +17,8 @@ def tiny_config(tmp_path):
 
 @pytest.fixture(autouse=True)
 def _warnings_logged_afresh():
-    """Each test sees its own once-per-process warnings (t2ilib.report.warn_once)."""
-    from t2ilib.report import forget_logged_warnings
+    """Each test sees its own once-per-process warnings (t2ilib.errors.warn_once)."""
+    from t2ilib.errors import forget_logged_warnings
 
     forget_logged_warnings()
     yield

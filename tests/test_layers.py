@@ -14,7 +14,7 @@ Layers, lowest first; a module may import from its own layer and the layers belo
 Where the undecided ones sit, and why:
 - `viz` (sample grids, loss-curve figures, `to_uint8`) is base: training writes a grid and the
   loss curves every epoch, and viz itself needs nothing from t2ilib.
-- `report` (the kit's warnings and error types) is base: data, text and training raise and log
+- `errors` (the kit's warnings and error types) is base: data, text and training raise and log
   through it.
 - `metrics` sit below `training`: the trainers score fidelity every epoch, so training depends
   on metrics, never the other way. Metrics are arithmetic over arrays; the learned R-precision
@@ -35,7 +35,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "t2ilib"
 
 LAYERS = {
-    "t2ilib": 0, "t2ilib.config": 0, "t2ilib.report": 0, "t2ilib.acceleration": 0, "t2ilib.viz": 0,
+    "t2ilib": 0, "t2ilib.config": 0, "t2ilib.errors": 0, "t2ilib.acceleration": 0, "t2ilib.viz": 0,
     "t2ilib.data": 1,
     "t2ilib.text": 2, "t2ilib.features": 2,
     "t2ilib.models": 3,

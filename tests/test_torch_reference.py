@@ -1,5 +1,5 @@
 """The PyTorch side of benchmarks/vs_pytorch.py is the official StackGAN architecture: its
-trainable parameter counts are the official code's (REFERENCE.md section 2)."""
+trainable parameter counts are the official code's (docs/reference.md#stackgan)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from t2ilib.report import warn_once
+from t2ilib.errors import warn_once
 
 logger = logging.getLogger("t2ilib")
 

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from t2ilib.report import warn_once
+from t2ilib.errors import warn_once
 
 logger = logging.getLogger("t2ilib")
 

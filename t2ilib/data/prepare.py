@@ -24,7 +24,7 @@ import pandas as pd
 from t2ilib.data.cache import ImageCache, build_image_cache, load_size_for
 from t2ilib.data.flickr8k import assign_splits, find_dataset_files, read_captions, write_splits
 from t2ilib.data.shapes import make_shapes_dataset, read_attributes
-from t2ilib.report import warn_once
+from t2ilib.errors import warn_once
 
 logger = logging.getLogger("t2ilib")
 

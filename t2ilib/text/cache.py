@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from t2ilib.report import warn_once
+from t2ilib.errors import warn_once
 
 logger = logging.getLogger("t2ilib")
 

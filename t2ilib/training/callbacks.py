@@ -20,7 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from t2ilib.report import TrainingDiverged  # noqa: F401  (raised here, defined TF-free)
+from t2ilib.errors import TrainingDiverged  # noqa: F401  (raised here, defined TF-free)
 from t2ilib.training.checkpoints import non_finite_variables
 from t2ilib.viz import plot_history, save_sample_grid, save_stacked_grid, to_uint8
 

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from t2ilib.report import CheckpointWriteError, warn_once
+from t2ilib.errors import CheckpointWriteError, warn_once
 
 logger = logging.getLogger("t2ilib")
 
