@@ -249,3 +249,40 @@ class ResidualBlock(layers.Layer):
         residual = ops.relu(self.norm_1(self.conv_1(x), training=training))
         residual = self.norm_2(self.conv_2(residual), training=training)
         return ops.relu(x + residual)
+
+
+class ConditionalGAN(keras.Model):
+    """What every text-conditioned GAN of the kit shares (StackGAN Stage-I, DF-GAN): a generator
+    and a discriminator, `compile(d_optimizer=..., g_optimizer=...)`, `build_all` (every weight
+    and optimizer slot created, so a checkpoint can be restored into them) and `sampler`, the
+    generator that sample grids, guards and evaluation draw from. A family adds its losses in
+    `train_step` and its metric trackers."""
+
+    def __init__(self, generator, discriminator, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+
+    @property
+    def sampler(self):
+        """The generator to draw images from: the one trained here (DF-GAN may keep an average)."""
+        return self.generator
+
+    def compile(self, d_optimizer, g_optimizer, **kwargs):
+        super().compile(**kwargs)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+
+    def build_all(self):
+        """Create every weight and optimizer slot now, so a checkpoint can be restored into them."""
+        self.generator.build_for()
+        self.discriminator.build_for()
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.built = True  # every sub-model is built: `fit` under a strategy must not build it again
+        return self
+
+    def call(self, embeddings, noise, training=False):
+        images, _, _ = self.sampler(embeddings, noise, training=training)
+        return images
+

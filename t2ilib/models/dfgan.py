@@ -25,7 +25,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from t2ilib.acceleration import num_replicas, precision_policy, wrap_optimizer
-from t2ilib.models.blocks import global_mean
+from t2ilib.models.blocks import ConditionalGAN, global_mean
 from t2ilib.models.stackgan import _num_resamplings, make_optimizer, learning_rate_schedule, unpack_batch
 
 
@@ -246,7 +246,7 @@ def matching_aware_gradient_penalty(image_gradients, sentence_gradients, weight:
     return weight * global_mean(ops.power(squared, power / 2.0))
 
 
-class DFGAN(keras.Model):
+class DFGAN(ConditionalGAN):
     """DF-GAN: `compile(d_optimizer=..., g_optimizer=...)`, then `fit(dataset)`.
 
     The dataset is the one StackGAN Stage-I trains on (`make_gan_dataset`, see
@@ -263,13 +263,11 @@ class DFGAN(keras.Model):
                  gradient_penalty_weight: float = 2.0, gradient_penalty_power: float = 6.0,
                  ema_decay: float = 0.0, ema_generator: DFGANGenerator | None = None, seed: int | None = None,
                  **kwargs):
-        super().__init__(**kwargs)
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) (got {ema_decay}); 0 turns the average off, 0.999 is typical.")
         if ema_decay and ema_generator is None:
             raise ValueError("ema_decay > 0 needs an ema_generator: a second generator built like the first.")
-        self.generator = generator
-        self.discriminator = discriminator
+        super().__init__(generator, discriminator, **kwargs)
         self.gradient_penalty_weight = gradient_penalty_weight
         self.gradient_penalty_power = gradient_penalty_power
         self.ema_decay = ema_decay
@@ -294,27 +292,14 @@ class DFGAN(keras.Model):
     def sampler(self) -> DFGANGenerator:
         return self.ema_generator if self.ema_generator is not None else self.generator
 
-    def compile(self, d_optimizer, g_optimizer, **kwargs):
-        super().compile(**kwargs)
-        self.d_optimizer = d_optimizer
-        self.g_optimizer = g_optimizer
-
     def build_all(self):
-        """Create every weight and optimizer slot now, so a checkpoint can be restored into them."""
-        self.generator.build_for()
-        self.discriminator.build_for()
+        """`ConditionalGAN.build_all`, and the weight average starts as a copy of the generator."""
+        super().build_all()
         if self.ema_generator is not None:
             self.ema_generator.build_for()
             for average, weight in zip(self.ema_generator.weights, self.generator.weights):
                 average.assign(weight)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.built = True
         return self
-
-    def call(self, embeddings, noise, training=False):
-        images, _, _ = self.sampler(embeddings, noise, training=training)
-        return images
 
     def train_step(self, data):
         real_images, embeddings, wrong_images, noise, _ = unpack_batch(self, data)

@@ -15,6 +15,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from t2ilib.models.blocks import (
+    ConditionalGAN,
     ConditionalLogits,
     ConditioningAugmentation,
     DownBlock,
@@ -155,7 +156,7 @@ def unpack_batch(model, data):
     return real_images, embeddings, wrong_images, noise, None
 
 
-class StackGANStage1(keras.Model):
+class StackGANStage1(ConditionalGAN):
     """Stage-I GAN: `compile(d_optimizer=..., g_optimizer=...)`, then `fit(dataset)`.
 
     The dataset yields `(real_images, embeddings, wrong_images)` (optionally with the noises, see
@@ -171,9 +172,7 @@ class StackGANStage1(keras.Model):
 
     def __init__(self, generator: StageIGenerator, discriminator: StageIDiscriminator,
                  kl_weight: float = 2.0, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.generator = generator
-        self.discriminator = discriminator
+        super().__init__(generator, discriminator, **kwargs)
         self.kl_weight = kl_weight
         self.noise_dim = generator.noise_dim
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -187,29 +186,6 @@ class StackGANStage1(keras.Model):
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker, self.kl_tracker,
                 self.real_score_tracker, self.fake_score_tracker]
-
-    @property
-    def sampler(self) -> StageIGenerator:
-        """The generator to draw images from (the same one trained here; DF-GAN may keep an average)."""
-        return self.generator
-
-    def compile(self, d_optimizer, g_optimizer, **kwargs):
-        super().compile(**kwargs)
-        self.d_optimizer = d_optimizer
-        self.g_optimizer = g_optimizer
-
-    def build_all(self):
-        """Create every weight and optimizer slot now, so a checkpoint can be restored into them."""
-        self.generator.build_for()
-        self.discriminator.build_for()
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.built = True  # every sub-model is built: `fit` under a strategy must not build it again
-        return self
-
-    def call(self, embeddings, noise, training=False):
-        images, _, _ = self.generator(embeddings, noise, training=training)
-        return images
 
     def train_step(self, data):
         real_images, embeddings, wrong_images, noise, condition_noise = unpack_batch(self, data)
