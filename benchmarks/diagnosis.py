@@ -5,6 +5,8 @@ Measures each suspect separately and prints tables for docs/diagnosis.md:
   python benchmarks/diagnosis.py encoders            # (a) linear probe: caption embedding -> attribute
   python benchmarks/diagnosis.py train NAME [--set key=value ...] [--epochs N]
                                                      # (b)-(d) a Stage-I run with text diagnostics per epoch
+  python benchmarks/diagnosis.py attributes RUN_DIR  # (f) a trained run: which caption attributes its
+                                                     # discriminator checks, and what shapes it draws
 
 `train` runs the kit's own `train_stage1` with one extra callback that, after every epoch, probes
 the conditioning code (mu, and a sampled c = mu + sigma * eps) for each attribute, and measures
@@ -182,6 +184,73 @@ def train_run(name: str, overrides: list[str], epochs: int | None, data_dir: str
     return summary
 
 
+def changed_captions(truth, attribute: str, seed: int = 5):
+    """For each row of `truth` (shapes attributes), its caption and the same caption with only
+    `attribute` changed: both drawn with the same random state, so template and wording of the
+    other attributes are identical and only the words of `attribute` differ."""
+    from t2ilib.data.shapes import ATTRIBUTES as VALUES, make_caption
+
+    rng = np.random.default_rng(seed)
+    own, changed = [], []
+    for i, row in enumerate(truth.to_dict("records")):
+        attrs = {key: row[key] for key in ATTRIBUTES}
+        others = [value for value in VALUES[attribute] if value != attrs[attribute]]
+        state = int(rng.integers(1 << 30))
+        own.append(make_caption(attrs, np.random.default_rng(state)))
+        changed.append(make_caption({**attrs, attribute: others[i % len(others)]}, np.random.default_rng(state)))
+    return own, changed
+
+
+def attribute_checks(run_dir: str) -> dict:
+    """(f) For a trained GAN run on the shapes data: (1) the discriminator's logit on each real test
+    image with its own caption minus the logit with one attribute's words changed (pair accuracy:
+    how often the own caption scores higher), per attribute; (2) the shapes the generator draws
+    for each shape word (the fidelity metric's reading of 240 generated test images)."""
+    import keras
+    import pandas as pd
+
+    from t2ilib.data.prepare import prepare_data
+    from t2ilib.evaluation import real_images_for
+    from t2ilib.metrics.fidelity import predict_attributes
+    from t2ilib.training import stage1
+    from t2ilib.training.checkpoints import RunCheckpoint
+    from t2ilib.viz import to_uint8
+
+    run_dir = Path(run_dir)
+    config = stage1.load_run_config(run_dir)
+    prepared = prepare_data(config.data, progress=False)
+    if prepared.attributes is None:
+        raise SystemExit(f"{run_dir} was not trained on the built-in shapes data: no attributes to check.")
+    encoder, embeddings = stage1.embed_all_captions(config, prepared)
+    gan = stage1.build_gan(config, embeddings.shape[1], steps_per_epoch=1)
+    checkpoint = RunCheckpoint(run_dir / "checkpoints",
+                               {"model": gan, "g_optimizer": gan.g_optimizer, "d_optimizer": gan.d_optimizer})
+    checkpoint.restore_or_initialize()
+    rows = prepared.split("test").drop_duplicates("image").index.to_numpy()  # one caption per test image
+    images = real_images_for(prepared, rows, config.data.image_size).astype(np.float32) / 127.5 - 1.0
+    truth = prepared.attributes.loc[rows].reset_index(drop=True)
+    checks = {}
+    for attribute in ATTRIBUTES:
+        own, changed = changed_captions(truth, attribute)
+
+        def logits(captions):
+            out = gan.discriminator(images, encoder.encode(captions), training=False)
+            return keras.ops.convert_to_numpy(out[0] if isinstance(out, (tuple, list)) else out).reshape(-1)
+
+        gap = logits(own) - logits(changed)
+        checks[attribute] = {"pair_accuracy": round(float((gap > 0).mean()), 3), "logit_gap": round(float(gap.mean()), 3)}
+    eval_rows, noise = stage1.evaluation_rows_and_noise(config, prepared)
+    drawn, _, _ = gan.sampler(embeddings[eval_rows], noise, training=False)
+    predicted = predict_attributes(to_uint8(keras.ops.convert_to_numpy(drawn)))
+    confusion = pd.crosstab(prepared.attributes.loc[eval_rows, "shape"].to_numpy(), predicted["shape"].to_numpy(),
+                            rownames=["caption says"], colnames=["drawn (metric's reading)"])
+    print(f"{run_dir}, epoch {int(checkpoint.epoch.numpy())}: the discriminator on {len(rows)} real test images, "
+          "own caption vs the same caption with one attribute changed")
+    print(pd.DataFrame(checks).T.to_string())
+    print(confusion.to_string())
+    return {"epoch": int(checkpoint.epoch.numpy()), "checks": checks, "confusion": confusion.to_dict()}
+
+
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -194,9 +263,13 @@ def main(argv=None):
     train.add_argument("--set", dest="overrides", action="append", default=[])
     train.add_argument("--epochs", type=int)
     train.add_argument("--data-dir", default="t2ilib_data")
+    checks = sub.add_parser("attributes")
+    checks.add_argument("run_dir")
     args = parser.parse_args(argv)
     if args.command == "encoders":
         encoder_probes(args.data_dir)
+    elif args.command == "attributes":
+        attribute_checks(args.run_dir)
     else:
         train_run(args.name, args.overrides, args.epochs, args.data_dir, args.preset)
 
