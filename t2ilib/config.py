@@ -87,6 +87,9 @@ class ModelConfig:
     text_in_seed: bool = False  # dfgan: the 4x4 seed from concat(noise, sentence), not the noise only (official)
     gradient_penalty_weight: float = 2.0  # dfgan: MA-GP weight (official 2)
     gradient_penalty_power: float = 6.0  # dfgan: MA-GP power p of the gradient norm (official 6)
+    # dfgan: the mismatched term is the hardest of this many other captions of the batch on the real
+    # images (hardest-negative mining), not one random wrong image (0: the official loss).
+    hard_negatives: int = 0
 
 
 @dataclass
@@ -231,6 +234,7 @@ ALLOWED = {
     "model.family": one_of("stackgan", "dfgan"),
     "model.gradient_penalty_weight": at_least(0),
     "model.gradient_penalty_power": above(0),
+    "model.hard_negatives": at_least(0),
     "train.batch_size": at_least(1),
     "train.epochs": at_least(0),
     "train.optimizer": one_of("adam", "rmsprop", "adadelta"),
@@ -399,6 +403,9 @@ class RunConfig:
             if self.train.collapse_guard and self.train.num_sample_captions < 2:
                 problems.append(f"train.num_sample_captions = {self.train.num_sample_captions} (expected >= 2 while "
                                 "train.collapse_guard is true: the guard compares captions)")
+            if self.model.hard_negatives >= self.train.batch_size:
+                problems.append(f"model.hard_negatives = {self.model.hard_negatives} (expected < train.batch_size = "
+                                f"{self.train.batch_size}: the other captions come from the same batch)")
         if check_paths and isinstance(self.data.dataset, str) and self.data.dataset not in ("shapes", "flickr8k"):
             folder = Path(self.data.dataset)
             if not folder.is_dir():

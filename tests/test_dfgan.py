@@ -15,6 +15,7 @@ from t2ilib.models.dfgan import (
     DFGANDiscriminator,
     DFGANGenerator,
     hinge_discriminator_loss,
+    hardest_mismatched_logits,
     hinge_generator_loss,
     matching_aware_gradient_penalty,
 )
@@ -99,8 +100,14 @@ class LinearDiscriminator(keras.Model):
         self.a = self.add_weight(shape=(), initializer=keras.initializers.Constant(0.1), name="a")
         self.b = self.add_weight(shape=(embedding_dim,), initializer=keras.initializers.Constant(0.5), name="b")
 
+    def features(self, images):
+        return self.a * keras.ops.sum(images, axis=(1, 2, 3))
+
+    def logits(self, features, embeddings):
+        return features + keras.ops.sum(embeddings * self.b, axis=-1)
+
     def call(self, images, embeddings, training=False):
-        return self.a * keras.ops.sum(images, axis=(1, 2, 3)) + keras.ops.sum(embeddings * self.b, axis=-1)
+        return self.logits(self.features(images), embeddings)
 
     def build_for(self, batch_size=2):
         self(keras.ops.zeros((batch_size, self.image_size, self.image_size, 3)),
@@ -130,6 +137,46 @@ def test_train_step_penalises_the_gradients_of_real_images_and_their_sentences()
     expected_d = 0.5 * (max(0.0, 1 + fake_logit) + max(0.0, 1 + wrong_logit)) + expected_penalty
     assert float(logs["d_loss"]) == pytest.approx(expected_d, rel=1e-5)
     assert float(logs["g_loss"]) == pytest.approx(-fake_logit, rel=1e-5)  # D unchanged (lr 0)
+
+
+def test_hardest_mismatched_logits_take_the_best_scoring_other_caption_of_the_batch():
+    # D(x_i, s_j) = 0.1 * sum(x_i) + 0.5 * sum(s_j): image i's own term plus caption j's term.
+    size, dim = 2, 2
+    discriminator = LinearDiscriminator(size, dim).build_for()
+    images = np.stack([np.full((size, size, 3), value, "float32") for value in (1.0, 0.0, -1.0)])  # 1.2, 0, -1.2
+    embeddings = np.array([[1.0, 1.0], [0.0, 0.0], [3.0, 3.0]], "float32")  # caption terms 1, 0, 3
+    features = discriminator.features(images)
+    # K = 1: caption i-1 (mod 3) -> 1.2 + 3, 0 + 1, -1.2 + 0.
+    np.testing.assert_allclose(hardest_mismatched_logits(discriminator, features, embeddings, 1), [4.2, 1.0, -1.2],
+                               rtol=1e-6)
+    # K = 2: every other caption; image 0's best is caption 2 (3), image 1's caption 2, image 2's caption 0.
+    np.testing.assert_allclose(hardest_mismatched_logits(discriminator, features, embeddings, 2), [4.2, 3.0, -0.2],
+                               rtol=1e-6)
+
+
+def test_train_step_with_hard_negatives_uses_the_hardest_other_caption_not_the_wrong_image():
+    size, dim = 8, 2
+    gan = DFGAN(DFGANGenerator(dim, image_size=size, generator_width=2, noise_dim=3), LinearDiscriminator(size, dim),
+                hard_negatives=2)
+    gan.compile(d_optimizer=keras.optimizers.SGD(0.0), g_optimizer=keras.optimizers.SGD(0.0))
+    gan.build_all()
+    real = np.stack([np.full((size, size, 3), value, "float32") for value in (0.5, 0.0, -0.5)])
+    embeddings = np.array([[1.0, 1.0], [0.0, 0.0], [3.0, 3.0]], "float32")
+    wrong = np.full((3, size, size, 3), 9.0, "float32")  # would give huge logits if it were used
+    logs = gan.train_step(((tf.constant(real), tf.constant(embeddings), tf.constant(wrong)),
+                           (tf.zeros((3, 3)), tf.zeros((3, 1)))))
+    image_terms = 0.1 * size * size * 3 * np.array([0.5, 0.0, -0.5])  # 9.6, 0, -9.6
+    caption_terms = np.array([1.0, 0.0, 3.0])
+    hardest = [image_terms[i] + max(caption_terms[(i + k) % 3] for k in (1, 2)) for i in range(3)]
+    assert float(logs["mismatched_logit"]) == pytest.approx(np.mean(hardest), rel=1e-5)
+    fake_logit = float(logs["fake_logit"])
+    real_logits = image_terms + caption_terms
+    expected_d = (np.mean(np.maximum(0, 1 - real_logits)) + 0.5 * max(0.0, 1 + fake_logit)
+                  + 0.5 * np.mean(np.maximum(0, 1 + np.array(hardest))) + float(logs["gradient_penalty"]))
+    assert float(logs["d_loss"]) == pytest.approx(expected_d, rel=1e-5)
+    with pytest.raises(ValueError, match="hard_negatives"):
+        DFGAN(DFGANGenerator(dim, image_size=size, generator_width=2, noise_dim=3), LinearDiscriminator(size, dim),
+              hard_negatives=-1)
 
 
 def dfgan_config(tiny_config):

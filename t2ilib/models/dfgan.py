@@ -204,11 +204,19 @@ class DFGANDiscriminator(keras.Model):
                             for i, (in_channels, out_channels) in enumerate(zip(widths[:-1], widths[1:]))]
         self.head = ConditionalHead(discriminator_width, name="conditional_head")
 
-    def call(self, images, embeddings, training=False):
+    def features(self, images):
+        """The image part (the official NetD): (B, S, S, 3) -> (B, 4, 4, 8nf), before any text."""
         x = self.from_image(ops.cast(images, self.compute_dtype))
         for block in self.down_blocks:
-            x = block(x)  # ends at (B, 4, 4, 8nf)
-        return ops.cast(self.head(x, embeddings), "float32")
+            x = block(x)
+        return x
+
+    def logits(self, features, embeddings):
+        """The conditional head (the official NetC) on precomputed image features: (B,) float32."""
+        return ops.cast(self.head(features, embeddings), "float32")
+
+    def call(self, images, embeddings, training=False):
+        return self.logits(self.features(images), embeddings)
 
     def build_for(self, batch_size: int = 2):
         self(ops.zeros((batch_size, self.image_size, self.image_size, 3)), ops.zeros((batch_size, self.embedding_dim)))
@@ -226,6 +234,21 @@ def hinge_discriminator_loss(real_logits, fake_logits, mismatched_logits):
     """
     return (global_mean(ops.relu(1.0 - real_logits))
             + 0.5 * (global_mean(ops.relu(1.0 + fake_logits)) + global_mean(ops.relu(1.0 + mismatched_logits))))
+
+
+def hardest_mismatched_logits(discriminator, features, embeddings, count: int):
+    """For each real image, the highest logit among `count` other captions of the batch:
+    max over k = 1..count of D(x_i, s_(i-k) mod B), scored on the image's precomputed features.
+
+    Hardest-negative mining (as in VSE++, Faghri et al. 2018): a random other caption usually
+    differs from the image in an attribute the discriminator already checks, so it teaches
+    little; the best-scoring of several is the one it confuses, e.g. a caption that differs in
+    one word. A caption of the same image can land among the k (a batch drawn at random from N
+    captions of N/5 images holds one with probability about 4/N per pair); it is rare, and it is
+    counted as mismatched, as a random wrong image of the same picture would never be.
+    """
+    rolled = [discriminator.logits(features, ops.roll(embeddings, k, axis=0)) for k in range(1, count + 1)]
+    return ops.max(ops.stack(rolled), axis=0)  # (B,)
 
 
 def hinge_generator_loss(fake_logits):
@@ -254,7 +277,9 @@ class DFGAN(ConditionalGAN):
     and optionally the noise keyed by step (the conditioning epsilon is not used here).
 
     One step: D on (real, s) -> 1, (fake, s) and (wrong, s) -> -1 (hinge) plus MA-GP on (real, s);
-    then G against the updated D: -D(fake, s). With `ema_decay > 0`, `ema_generator` keeps an
+    then G against the updated D: -D(fake, s). With `hard_negatives = K > 0` the mismatched term
+    is, instead of one random wrong image, the hardest of K other captions of the batch on the
+    real images (`hardest_mismatched_logits`; not in the official code, see its docstring). With `ema_decay > 0`, `ema_generator` keeps an
     exponential moving average of the generator's weights after every step; `sampler` is the
     generator that sample grids, fidelity and checkpoints' users draw from (the average if kept).
     """
@@ -262,12 +287,15 @@ class DFGAN(ConditionalGAN):
     def __init__(self, generator: DFGANGenerator, discriminator: DFGANDiscriminator,
                  gradient_penalty_weight: float = 2.0, gradient_penalty_power: float = 6.0,
                  ema_decay: float = 0.0, ema_generator: DFGANGenerator | None = None, seed: int | None = None,
-                 **kwargs):
+                 hard_negatives: int = 0, **kwargs):
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) (got {ema_decay}); 0 turns the average off, 0.999 is typical.")
         if ema_decay and ema_generator is None:
             raise ValueError("ema_decay > 0 needs an ema_generator: a second generator built like the first.")
+        if hard_negatives < 0:
+            raise ValueError(f"hard_negatives must be >= 0 (got {hard_negatives}); 0 is the official random wrong image.")
         super().__init__(generator, discriminator, **kwargs)
+        self.hard_negatives = int(hard_negatives)
         self.gradient_penalty_weight = gradient_penalty_weight
         self.gradient_penalty_power = gradient_penalty_power
         self.ema_decay = ema_decay
@@ -281,7 +309,7 @@ class DFGAN(ConditionalGAN):
         self.penalty_tracker = keras.metrics.Mean(name="gradient_penalty")
         self.real_logit_tracker = keras.metrics.Mean(name="real_logit")  # mean D(real, s)
         self.fake_logit_tracker = keras.metrics.Mean(name="fake_logit")  # mean D(fake, s)
-        self.mismatched_logit_tracker = keras.metrics.Mean(name="mismatched_logit")  # mean D(wrong, s)
+        self.mismatched_logit_tracker = keras.metrics.Mean(name="mismatched_logit")  # mean mismatched-term logit
 
     @property
     def metrics(self):
@@ -312,13 +340,21 @@ class DFGAN(ConditionalGAN):
                 with tf.GradientTape() as d_tape:
                     with tf.GradientTape(watch_accessed_variables=False) as input_tape:
                         input_tape.watch([real_images, embeddings])
-                        real_logits = self.discriminator(real_images, embeddings, training=True)
+                        if self.hard_negatives:  # the image features are shared with the K other captions
+                            real_features = self.discriminator.features(real_images)
+                            real_logits = self.discriminator.logits(real_features, embeddings)
+                        else:
+                            real_logits = self.discriminator(real_images, embeddings, training=True)
                     image_gradients, sentence_gradients = input_tape.gradient(real_logits, [real_images, embeddings])
                     penalty = matching_aware_gradient_penalty(image_gradients, sentence_gradients,
                                                               self.gradient_penalty_weight,
                                                               self.gradient_penalty_power)
                     fake_logits = self.discriminator(tf.stop_gradient(fake_images), embeddings, training=True)
-                    wrong_logits = self.discriminator(wrong_images, embeddings, training=True)
+                    if self.hard_negatives:
+                        wrong_logits = hardest_mismatched_logits(self.discriminator, real_features, embeddings,
+                                                                 self.hard_negatives)
+                    else:
+                        wrong_logits = self.discriminator(wrong_images, embeddings, training=True)
                     d_loss = hinge_discriminator_loss(real_logits, fake_logits, wrong_logits) + penalty
                     scaled_d_loss = self.d_optimizer.scale_loss(d_loss)
                 d_variables = self.discriminator.trainable_variables
@@ -382,4 +418,4 @@ def _dfgan_models(config, embedding_dim: int) -> DFGAN:
                  gradient_penalty_weight=model_config.gradient_penalty_weight,
                  gradient_penalty_power=model_config.gradient_penalty_power, ema_decay=ema_decay,
                  ema_generator=generator("ema_generator") if ema_decay else None,
-                 seed=config.train.seed + 1, name="dfgan")
+                 seed=config.train.seed + 1, hard_negatives=model_config.hard_negatives, name="dfgan")
