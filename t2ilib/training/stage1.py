@@ -35,6 +35,7 @@ from t2ilib.training.callbacks import (HistoryCSV, LossCurves, SampleGrid, SaveC
                                       TensorBoardLog, generate_grid)
 from t2ilib.training.checkpoints import CheckpointUnreadable, RunCheckpoint, RunFolder, checkpoints_on_disk
 from t2ilib.training.resume import fit_resumable, restore_start_step
+from t2ilib.training.agreement import agreement_callbacks
 from t2ilib.training.guards import guard_callbacks
 
 logger = logging.getLogger("t2ilib")
@@ -43,7 +44,8 @@ logger = logging.getLogger("t2ilib")
 RESUMABLE_CHANGES = {("train", "epochs"), ("train", "checkpoint_every_epochs"), ("train", "max_to_keep"),
                      ("train", "fidelity_samples"), ("data", "data_dir"), ("train", "checkpoint_every_steps"),
                      ("train", "jit_compile"), ("train", "collapse_guard"), ("train", "stop_on_collapse"),
-                     ("train", "best_metric"), ("data", "cache_dir")}
+                     ("train", "best_metric"), ("data", "cache_dir"), ("train", "agreement_every_epochs"),
+                     ("train", "agreement_samples")}
 
 
 def embed_all_captions(config: RunConfig, prepared: PreparedData):
@@ -205,7 +207,10 @@ def _train_stage1(config: RunConfig, folder: RunFolder, changes: list[str], prep
     if prepared.attributes is not None:
         rows, noise = evaluation_rows_and_noise(config, prepared)
         callbacks.append(ShapesFidelity(gan.sampler, embeddings[rows], prepared.attributes.loc[rows], noise))
-    callbacks += guard_callbacks(config, gan, run_dir, embeddings[sample_rows], sample_noise(config))
+    # Image-text agreement (r_precision) on any dataset; the collapse guard reads it.
+    agreement = agreement_callbacks(config, prepared, embeddings, gan.sampler, run_dir)
+    callbacks += agreement
+    callbacks += guard_callbacks(config, gan, run_dir, embeddings[sample_rows], sample_noise(config), agreement)
     saver = SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs, config.train.checkpoint_every_steps,
                            initial_step=start_step)  # also stops the run on NaN/Inf
     callbacks += [
