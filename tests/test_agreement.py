@@ -15,7 +15,7 @@ import pytest
 from t2ilib.config import ConfigError, preset
 from t2ilib.metrics.rprecision import chance_p_value, r_precision_from_codes
 from t2ilib.training import judge as judge_module
-from t2ilib.training.agreement import AgreementScore, agreement_callbacks, text_ignored
+from t2ilib.training.agreement import AgreementScore, text_ignored
 from t2ilib.training.guards import CollapseGuard, resolved_best_metric
 from t2ilib.training.judge import dual_encoder_for, dual_encoder_path, judge_groups, real_crops
 
@@ -132,3 +132,115 @@ def test_a_damaged_judge_cache_is_rebuilt_and_logged(trained, tmp_path, monkeypa
         dual = dual_encoder_for(config)
     assert "damaged cache" in caplog.text and "cannot be loaded" in caplog.text and len(calls) == 3
     assert np.isfinite(dual.encode_images(real_crops(prepared, [0], 32))).all()
+
+
+class LookupGenerator:
+    """A stand-in generator over real images, the embedding being the caption's index: `faithful`
+    draws the real image of its caption, otherwise the image of a caption of another group (the
+    embeddings shuffled): varied, non-flat images, so only the agreement check can tell."""
+
+    def __init__(self, images, groups, faithful: bool):
+        from t2ilib.metrics.fidelity import mismatched_rows
+
+        self.images = images.astype(np.float32) / 127.5 - 1.0
+        positions = np.arange(len(images))
+        self.index = positions if faithful else mismatched_rows(positions, groups, seed=3)
+
+    def __call__(self, embeddings, noise, training=False):
+        return self.images[self.index[np.asarray(embeddings)[:, 0].astype(int)]], None, None
+
+
+def score_callback(trained, faithful: bool, every_epochs: int = 1):
+    config, dual, prepared = trained
+    rows = np.arange(len(prepared.captions))[prepared.captions["split"] == "validation"]
+    real = real_crops(prepared, rows, 32)
+    text_codes = dual.encode_texts(dual.text_encoder.encode(prepared.captions.loc[rows, "caption"].tolist()))
+    noise = np.random.default_rng(0).standard_normal((len(rows), 4)).astype(np.float32)
+    groups = judge_groups(prepared, rows)
+    return AgreementScore(LookupGenerator(real, groups, faithful), np.arange(len(rows), dtype=np.float32)[:, None],
+                          noise, dual, text_codes, groups, real, every_epochs=every_epochs)
+
+
+@pytest.mark.parametrize("faithful", [True, False])
+def test_the_guard_says_the_text_is_ignored_only_for_a_caption_ignoring_generator(trained, faithful, caplog):
+    score = score_callback(trained, faithful)
+    guard = CollapseGuard(score.generator, np.arange(4, dtype=np.float32)[:, None],
+                          np.random.default_rng(1).standard_normal(4), warmup_epochs=1, agreement=score)
+    with caplog.at_level(logging.INFO, logger="t2ilib"):
+        for epoch in range(3):
+            logs = {"d_loss": 1.0}
+            score.on_epoch_end(epoch, logs)
+            guard.on_epoch_end(epoch, logs)
+    assert logs["real_r_precision"] == pytest.approx(score.real["value"]) and score.real["p_value"] < 1e-4
+    if faithful:  # the real images themselves: the judge's own validation score, no warning
+        assert logs["r_precision"] == pytest.approx(logs["real_r_precision"]) and guard.collapsed_epochs == []
+        assert text_ignored(score.last) is None
+    else:
+        assert score.last["p_value"] > 0.05 and guard.last_report["caption_spread"] > 0.05  # varied, at chance
+        assert guard.collapsed_epochs == [2, 3]  # epoch 1 is the warm-up: logged, not warned
+        assert "the text is ignored" in caplog.text and "COLLAPSE WARNING at epoch 2" in caplog.text
+        assert "Epoch 1: images that ignore their captions" in caplog.text
+
+
+def test_the_score_is_measured_every_n_epochs_and_at_the_last(trained):
+    score = score_callback(trained, faithful=True, every_epochs=3)
+    score.set_params({"epochs": 5})
+    measured = []
+    for epoch in range(5):
+        logs = {}
+        score.on_epoch_end(epoch, logs)
+        measured.append("r_precision" in logs)
+    assert measured == [True, False, True, False, True]  # the session's first, every 3rd, the last
+
+
+def test_best_metric_auto_and_its_rules():
+    config = preset("tiny")
+    assert config.train.best_metric == "auto" and resolved_best_metric(config) == "fidelity"
+    flickr = config.replace(**{"data.dataset": "flickr8k", "train.agreement_every_epochs": 1})
+    assert resolved_best_metric(flickr) == "r_precision"
+    assert resolved_best_metric(flickr.replace(**{"train.agreement_every_epochs": 0})) == ""
+    assert resolved_best_metric(flickr.replace(**{"train.best_metric": "fidelity"})) == "fidelity"  # old configs
+    with pytest.raises(ConfigError, match="train.best_metric = 'r_precision'.*agreement_every_epochs = 0"):
+        config.replace(**{"train.best_metric": "r_precision"}).validate(check_paths=False)
+    with pytest.raises(ConfigError, match="train.agreement_every_epochs = -1"):
+        config.replace(**{"train.agreement_every_epochs": -1}).validate(check_paths=False)
+
+
+def test_a_run_saved_before_the_agreement_settings_resumes(tmp_path):
+    """A config.json without the new keys (written before them) loads with the defaults, and a
+    resume with them is not refused as a changed experiment."""
+    from t2ilib.config import RunConfig
+    from t2ilib.training.stage1 import check_run_config
+
+    config = preset("tiny").replace(**{"data.data_dir": str(tmp_path / "data")})
+    old = config.to_dict()
+    for key in ("agreement_every_epochs", "agreement_samples"):
+        del old["train"][key]
+    old["train"]["best_metric"] = "fidelity"
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps(old))
+    assert RunConfig.load(tmp_path / "run" / "config.json").train.agreement_every_epochs == 1
+    changes = check_run_config(tmp_path / "run", config.replace(**{"train.agreement_every_epochs": 1}), write=False)
+    assert changes == []
+
+
+@pytest.mark.parametrize("family", ["stackgan", "dfgan"])
+def test_stage1_logs_r_precision_to_history_tensorboard_and_the_curves(trained, family, tmp_path):
+    from tests.test_tensorboard import read_events
+    from t2ilib.training.stage1 import train_stage1
+
+    config = trained[0].replace(**{"model.family": family, "train.best_metric": "r_precision",
+                                   "train.collapse_guard": True})
+    run_dir = tmp_path / "run"
+    train_stage1(config, run_dir, verbose=0)
+    history = pd.read_csv(run_dir / "history.csv")
+    assert len(history) == 2 and np.isfinite(history[["r_precision", "real_r_precision"]].to_numpy()).all()
+    assert ((0 <= history["r_precision"]) & (history["r_precision"] <= 1)).all()
+    recorded = json.loads((run_dir / "agreement.json").read_text())
+    assert recorded["captions"] == 36 and recorded["judge"] == str(dual_encoder_path(config))
+    assert history["real_r_precision"].iloc[0] == pytest.approx(recorded["real"])
+    events = read_events(run_dir / "logs")
+    assert [value for _, value in events["epoch/r_precision"]] == pytest.approx(history["r_precision"].tolist())
+    best = json.loads((run_dir / "best" / "best.json").read_text())
+    assert best["metric"] == "r_precision" and best["value"] == pytest.approx(history["r_precision"].max())
+    assert (run_dir / "loss_curves.png").stat().st_size > 0
