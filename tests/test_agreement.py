@@ -244,3 +244,27 @@ def test_stage1_logs_r_precision_to_history_tensorboard_and_the_curves(trained, 
     best = json.loads((run_dir / "best" / "best.json").read_text())
     assert best["metric"] == "r_precision" and best["value"] == pytest.approx(history["r_precision"].max())
     assert (run_dir / "loss_curves.png").stat().st_size > 0
+
+
+def test_stage2_logs_r_precision_of_its_refined_images(trained, tmp_path):
+    from t2ilib.training.stage1 import train_stage1
+    from t2ilib.training.stage2 import train_stage2
+
+    config = trained[0].replace(**{"train.epochs": 1, "stage2.epochs": 2, "train.best_metric": "r_precision"})
+    train_stage1(config, tmp_path / "stage1", verbose=0)
+    train_stage2(config, tmp_path / "stage2", tmp_path / "stage1", verbose=0)
+    history = pd.read_csv(tmp_path / "stage2" / "history.csv")
+    assert len(history) == 2 and np.isfinite(history["r_precision"]).all()
+    # the same judge (Stage-I's size, 32 px) scores the 128 px images, on the same real ceiling
+    recorded = [json.loads((tmp_path / stage / "agreement.json").read_text()) for stage in ("stage1", "stage2")]
+    assert recorded[0]["judge"] == recorded[1]["judge"] and recorded[0]["real"] == recorded[1]["real"]
+    best = json.loads((tmp_path / "stage2" / "best" / "best.json").read_text())
+    assert best["metric"] == "r_precision" and best["value"] == pytest.approx(history["r_precision"].max())
+
+
+def test_text_ignored_needs_generated_at_chance_and_real_above_it():
+    result = {"value": 0.012, "n": 250, "chance": 0.01, "p_value": chance_p_value(3, 250, 0.01), "real": 0.75,
+              "real_p_value": chance_p_value(187, 250, 0.01)}
+    assert "the text is ignored" in text_ignored(result)
+    assert text_ignored({**result, "p_value": chance_p_value(11, 250, 0.01)}) is None  # 0.044: it follows the text
+    assert text_ignored({**result, "real_p_value": chance_p_value(4, 250, 0.01)}) is None  # the judge cannot tell

@@ -416,6 +416,9 @@ def test_09_dfgan_runs(kernel_name, colab):
         assert (runs / "dfgan_quickstart" / name).is_file(), name
     assert __import__("json").loads((runs / "dfgan_quickstart" / "config.json").read_text())["model"]["family"] == "dfgan"
     assert (runs / "stage1_equal_time" / "metrics.json").is_file()  # StackGAN trained for the same time
+    history = __import__("pandas").read_csv(runs / "dfgan_quickstart" / "history.csv")  # the agreement curve's data
+    assert {"r_precision", "real_r_precision"} <= set(history.columns) and history["r_precision"].notna().all()
+    assert (runs / "dfgan_quickstart" / "agreement.json").is_file()
     text = outputs_text(notebook)
     assert "def train_step(self, data)" in text and "def matching_aware_gradient_penalty" in text
     assert "StackGAN Stage-I" in text  # the equal-time table
