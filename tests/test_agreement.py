@@ -268,3 +268,11 @@ def test_text_ignored_needs_generated_at_chance_and_real_above_it():
     assert "the text is ignored" in text_ignored(result)
     assert text_ignored({**result, "p_value": chance_p_value(11, 250, 0.01)}) is None  # 0.044: it follows the text
     assert text_ignored({**result, "real_p_value": chance_p_value(4, 250, 0.01)}) is None  # the judge cannot tell
+
+
+def test_storage_names_the_judge_folder(trained):
+    from t2ilib.storage import storage_report
+
+    config, _, _ = trained
+    judges = [item for item in storage_report(config.data.data_dir) if item.group == "judge"]
+    assert [item.path for item in judges] == [str(dual_encoder_path(config).parents[1])] and not judges[0].deletable
