@@ -227,14 +227,16 @@ def test_a_run_saved_before_the_agreement_settings_resumes(tmp_path):
 @pytest.mark.parametrize("family", ["stackgan", "dfgan"])
 def test_stage1_logs_r_precision_to_history_tensorboard_and_the_curves(trained, family, tmp_path):
     from tests.test_tensorboard import read_events
-    from t2ilib.training.stage1 import train_stage1
+    from t2ilib.training.stage1 import summarize, train_stage1
 
     config = trained[0].replace(**{"model.family": family, "train.best_metric": "r_precision",
                                    "train.collapse_guard": True})
     run_dir = tmp_path / "run"
-    train_stage1(config, run_dir, verbose=0)
+    metrics = train_stage1(config, run_dir, verbose=0)
     history = pd.read_csv(run_dir / "history.csv")
     assert len(history) == 2 and np.isfinite(history[["r_precision", "real_r_precision"]].to_numpy()).all()
+    assert list(metrics["r_precision_by_epoch"].values()) == pytest.approx(history["r_precision"].tolist(), abs=1e-4)
+    assert "Image-text agreement (r_precision of validation captions, real images" in summarize(metrics)
     assert ((0 <= history["r_precision"]) & (history["r_precision"] <= 1)).all()
     recorded = json.loads((run_dir / "agreement.json").read_text())
     assert recorded["captions"] == 36 and recorded["judge"] == str(dual_encoder_path(config))
@@ -276,3 +278,13 @@ def test_storage_names_the_judge_folder(trained):
     config, _, _ = trained
     judges = [item for item in storage_report(config.data.data_dir) if item.group == "judge"]
     assert [item.path for item in judges] == [str(dual_encoder_path(config).parents[1])] and not judges[0].deletable
+
+
+def test_the_summary_of_a_dataset_without_attributes_gives_the_agreement_by_epoch():
+    from t2ilib.training.stage1 import summarize
+
+    metrics = {"epochs_trained": 8, "optimizer_steps": 80, "fidelity": None, "real_r_precision": 0.748,
+               "r_precision_chance": 0.01, "r_precision_by_epoch": {"1": 0.004, "4": 0.012, "8": 0.076}}  # as in JSON
+    assert summarize(metrics).splitlines()[-1] == ("Image-text agreement (r_precision of validation captions, real "
+                                                   "images 0.748, chance 0.010): 0.004 after epoch 1 -> 0.076 after "
+                                                   "epoch 8.")
