@@ -54,7 +54,11 @@ def test_the_judge_is_trained_once_and_then_reused(trained, monkeypatch):
     manifest = path.parent / "manifest.json"
     stamps = (path.stat().st_mtime_ns, manifest.stat().st_mtime_ns)
     calls = count_trainings(monkeypatch)
-    again = dual_encoder_for(config.replace(**{"train.seed": 7, "text.encoder": "onehot"}))  # not the judge's settings
+    from t2ilib.acceleration import precision_policy
+
+    with precision_policy("mixed_bfloat16"):  # a mixed-precision run: the judge stays float32
+        again = dual_encoder_for(config.replace(**{"train.seed": 7, "text.encoder": "onehot"}))  # not its settings
+    assert {layer.compute_dtype for layer in again.image_tower.layers} == {"float32"}
     assert calls == [] and (path.stat().st_mtime_ns, manifest.stat().st_mtime_ns) == stamps
     images = real_crops(trained[2], [0, 1, 2], 32)
     np.testing.assert_allclose(again.encode_images(images), dual.encode_images(images), atol=1e-6)

@@ -33,6 +33,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from t2ilib.acceleration import precision_policy
 from t2ilib.models.judge import DualEncoder
 from t2ilib.training.checkpoints import refuse_non_finite
 
@@ -147,7 +148,8 @@ def train_dual_encoder(config, path, epochs: int = JUDGE_EPOCHS, batch_size: int
                                config.data.image_size, augment=True, seed=JUDGE_SEED, repeat=True)
     dataset = dataset.map(lambda real, embedding, wrong: (real, embedding))
     keras.utils.set_random_seed(JUDGE_SEED + 31)
-    dual = DualEncoder(embeddings.shape[1], config.data.image_size).build_for()
+    with precision_policy("off"):  # float32 always: the same judge whatever the run's train.mixed_precision
+        dual = DualEncoder(embeddings.shape[1], config.data.image_size).build_for()
     dual.compile(optimizer=keras.optimizers.Adam(learning_rate))
     steps = max(1, len(train) // batch_size)
     import warnings
@@ -189,8 +191,10 @@ def load_dual_encoder(path) -> DualEncoder:
     if not path.exists() or not manifest.exists():
         raise FileNotFoundError(f"No trained encoder pair at {path} (and {manifest.name}): train_dual_encoder first.")
     meta = json.loads(manifest.read_text())
-    dual = DualEncoder(**{key: meta[key] for key in ("text_dim", "image_size", "code_dim", "width", "temperature")})
-    dual.build_for().load_weights(path)
+    with precision_policy("off"):
+        dual = DualEncoder(**{key: meta[key] for key in ("text_dim", "image_size", "code_dim", "width", "temperature")})
+        dual.build_for()
+    dual.load_weights(path)
     refuse_non_finite(dual.variables, f"The R-precision encoder pair {path}")
     vectors = sorted((path.parent / "encoders").glob("word2vec-*.kv"))
     if len(vectors) != 1:
