@@ -113,7 +113,14 @@ class TrainConfig:
     strategy: str = "default"  # default (one device) | mirrored (all local GPUs) | tpu; batch_size is the global batch
     collapse_guard: bool = True  # warn when outputs collapse (t2ilib.training.guards.CollapseGuard)
     stop_on_collapse: bool = False  # ... and stop training when they do
-    best_metric: str = "fidelity"  # keep run_dir/best/ at the best epoch by this log entry ("" = off)
+    # Keep run_dir/best/ at the best epoch by this log entry ("" = off). "auto": "fidelity" on the built-in
+    # shapes dataset, "r_precision" on any other (t2ilib.training.guards.resolved_best_metric).
+    best_metric: str = "auto"
+    # Image-text agreement while training (t2ilib.training.agreement): R-precision of generated images for
+    # agreement_samples fixed validation captions, judged by the dataset's cached judge, every this many
+    # epochs (0 = off) -> history.csv column r_precision.
+    agreement_every_epochs: int = 1
+    agreement_samples: int = 250
     # model.family "dfgan" only (StackGAN keeps Adam's default beta_2 and one learning rate):
     beta_2: float = 0.999  # Adam beta_2 (DF-GAN: 0.9)
     d_learning_rate: float | None = None  # discriminator's learning rate (None = learning_rate; DF-GAN paper: 4e-4)
@@ -251,6 +258,8 @@ ALLOWED = {
     "train.num_sample_noise": at_least(1),
     "train.steps_per_epoch": at_least(1),
     "train.fidelity_samples": at_least(1),
+    "train.agreement_every_epochs": at_least(0),
+    "train.agreement_samples": at_least(2),
     "train.checkpoint_every_steps": at_least(0),
     "train.mixed_precision": one_of(*MIXED_PRECISIONS),
     "train.strategy": one_of(*STRATEGIES),
@@ -406,6 +415,9 @@ class RunConfig:
             if self.model.hard_negatives >= self.train.batch_size:
                 problems.append(f"model.hard_negatives = {self.model.hard_negatives} (expected < train.batch_size = "
                                 f"{self.train.batch_size}: the other captions come from the same batch)")
+            if self.train.best_metric in ("r_precision", "real_r_precision") and not self.train.agreement_every_epochs:
+                problems.append(f"train.best_metric = {self.train.best_metric!r} (expected another log entry while "
+                                "train.agreement_every_epochs = 0: nothing measures it; set it to 1)")
         if check_paths and isinstance(self.data.dataset, str) and self.data.dataset not in ("shapes", "flickr8k"):
             folder = Path(self.data.dataset)
             if not folder.is_dir():
@@ -455,8 +467,11 @@ def preset(name: str) -> RunConfig:
             data=DataConfig(image_size=32, shapes_num_images=40),
             text=TextConfig(word2vec_dim=16, word2vec_epochs=5),
             model=ModelConfig(condition_dim=8, noise_dim=8, generator_width=8, discriminator_width=8),
+            # No agreement score (train.agreement_every_epochs 0): a judge per test's data folder would cost
+            # seconds in every test that trains; the tests of t2ilib.training.agreement turn it on.
             train=TrainConfig(batch_size=8, epochs=2, steps_per_epoch=3, lr_decay_epochs=0,
-                              num_sample_captions=4, num_sample_noise=3, fidelity_samples=16),
+                              num_sample_captions=4, num_sample_noise=3, fidelity_samples=16,
+                              agreement_every_epochs=0),
             stage2=Stage2Config(image_size=128, generator_width=8, discriminator_width=8, batch_size=4, epochs=2,
                                 steps_per_epoch=2, lr_decay_epochs=0),
         )

@@ -98,11 +98,11 @@ def evaluate_run(run_dir, split: str = "test", num_images: int | None = None, nu
         results["real_inception_score"].name = "real_inception_score"
     if "r_precision" in metrics:
         from t2ilib.metrics.rprecision import r_precision
-        from t2ilib.training.judge import dual_encoder_for, judge_embeddings
+        from t2ilib.training.judge import dual_encoder_for, judge_embeddings, judge_groups
 
         dual = dual_encoder_for(config, epochs=dual_encoder_epochs)
-        judged = judge_embeddings(config, prepared.captions.loc[rows, "caption"].tolist())
-        groups = prepared.captions.loc[rows, "image"].to_numpy()
+        judged = judge_embeddings(config, prepared.captions.loc[rows, "caption"].tolist(), dual)
+        groups = judge_groups(prepared, rows)  # the image, or on shapes its four attributes
         results["r_precision"] = r_precision(dual, first, judged, groups, seed=seed)
         results["real_r_precision"] = r_precision(dual, real, judged, groups, seed=seed)
         results["real_r_precision"].name = "real_r_precision"

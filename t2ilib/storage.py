@@ -15,6 +15,7 @@ kit writes (data_prep/, t2ilib.data.prepare, the trainers' run directories):
 | image caches | prepared/*/images_*.npy, letterbox_*.npy | yes: rebuilt from the images |
 | embedding caches | prepared/*/embeddings/ | yes: rebuilt by the encoder (BERT: a minute on a GPU) |
 | encoders and features | prepared/*/encoders/, prepared/*/features/, prepared/*/splits/ | yes: rebuilt identically |
+| judge | prepared/*/judge/ (the R-precision judge, t2ilib.training.judge) | better not: retrained, but scores before and after are not comparable |
 | run checkpoints | RUN/checkpoints/ | no while you may resume; only the newest one is needed |
 | run best | RUN/best/ | no if you use the best epoch (notebooks 04/08 do) |
 | run samples | RUN/samples/*.png | yes, but they are the run's record |
@@ -32,7 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 GROUPS = ("zips", "images", "dataset text", "word vectors", "image caches", "embedding caches",
-          "encoders and features", "run checkpoints", "run best", "run samples", "run logs", "run other", "other")
+          "encoders and features", "judge", "run checkpoints", "run best", "run samples", "run logs", "run other", "other")
 
 # group -> (can be deleted, what deleting costs / how it comes back)
 GROUP_NOTES = {
@@ -43,6 +44,8 @@ GROUP_NOTES = {
     "image caches": (True, "rebuilt from the images by the next prepare (set data.cache_dir to keep them off Drive)"),
     "embedding caches": (True, "rebuilt by the caption encoder (set data.cache_dir to keep them off Drive)"),
     "encoders and features": (True, "rebuilt, identically, by the next prepare/embed"),
+    "judge": (False, "the R-precision judge: retrained on next use, but r_precision figures before and after are not "
+                     "comparable"),
     "run checkpoints": (False, "needed to resume; older ones than the newest can go"),
     "run best": (False, "the best epoch's weights (train.best_metric)"),
     "run samples": (True, "the run's sample grids: its record, not needed to resume"),
@@ -101,7 +104,9 @@ def _classify_prepared(folder: Path, items: list) -> None:
     for path in sorted(folder.iterdir()):
         if path.is_dir():
             group = "embedding caches" if path.name == "embeddings" else "encoders and features"
-            if path.name not in ("embeddings", "encoders", "features", "splits"):
+            if path.name == "judge":
+                group = "judge"
+            elif path.name not in ("embeddings", "encoders", "features", "splits"):
                 group = "other"
         elif path.name.startswith(("images_", "letterbox_")):
             group = "image caches"

@@ -89,20 +89,38 @@ def save_stacked_grid(stage1_images, stage2_images, captions: list[str], path, t
     return save_sample_grid(side_by_side(stage1_images, stage2_images), captions, path, title=title)
 
 
+SCORE_COLUMNS = ("fidelity", "r_precision", "real_r_precision")  # in [0, 1]: drawn on their own axis
+
+
 def plot_history(history, path, columns=None, title: str | None = None):
-    """Loss curves from a history table (pandas DataFrame or path to history.csv)."""
+    """Loss curves from a history table (pandas DataFrame or path to history.csv). Scores in
+    [0, 1] (`SCORE_COLUMNS`: fidelity, r_precision, ...) are drawn dashed on a right-hand 0-1
+    axis; epochs where a column was not measured (empty in the CSV) are skipped."""
     import pandas as pd
 
     table = pd.read_csv(history) if isinstance(history, (str, Path)) else history
     columns = columns or [c for c in table.columns if c not in ("epoch", "learning_rate")]
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(6, 3.5))
-    epochs = table["epoch"] + 1 if "epoch" in table else np.arange(1, len(table) + 1)
-    for column in columns:
-        axis.plot(epochs, table[column], marker="o" if len(table) < 30 else None, markersize=3, label=column)
+    epochs = np.asarray(table["epoch"] + 1 if "epoch" in table else np.arange(1, len(table) + 1))
+    scores = [column for column in columns if column in SCORE_COLUMNS]
+    score_axis = axis.twinx() if scores else None
+    for index, column in enumerate(columns):
+        values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+        kept = np.isfinite(values)
+        target = score_axis if column in scores else axis
+        target.plot(epochs[kept], values[kept], marker="o" if kept.sum() < 30 else None, markersize=3, label=column,
+                    linestyle="--" if column in scores else "-", color=f"C{index}")
     axis.set_xlabel("epoch")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
+    handles, labels = axis.get_legend_handles_labels()
+    if score_axis is not None:
+        score_axis.set_ylim(0, 1)
+        score_axis.set_ylabel("score (dashed)", fontsize=8)
+        more_handles, more_labels = score_axis.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    if handles:
+        axis.legend(handles, labels, fontsize=8)
     if title:
         axis.set_title(title, fontsize=9)
     figure.tight_layout()

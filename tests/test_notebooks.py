@@ -409,15 +409,20 @@ def test_08_evaluation_runs(kernel_name, colab):
 @pytest.mark.slow
 def test_09_dfgan_runs(kernel_name, colab):
     seconds, notebook = execute("09_dfgan.ipynb", kernel_name, colab, EPOCHS=2, VERBOSE=2, STAGE1_PRESET="tiny",
-                                SETTINGS={"model.family": "dfgan", "model.text_in_seed": True, "train.ema_decay": 0.9},
+                                SETTINGS={"model.family": "dfgan", "model.text_in_seed": True, "train.ema_decay": 0.9,
+                                          "train.agreement_every_epochs": 1},  # tiny has it off
                                 NEW_CAPTIONS=SHAPES_CAPTIONS)
     runs = colab.drive / "runs"
     for name in ("config.json", "history.csv", "metrics.json", "samples/new_captions.png", "samples/dfgan_vs_stage1.png"):
         assert (runs / "dfgan_quickstart" / name).is_file(), name
     assert __import__("json").loads((runs / "dfgan_quickstart" / "config.json").read_text())["model"]["family"] == "dfgan"
     assert (runs / "stage1_equal_time" / "metrics.json").is_file()  # StackGAN trained for the same time
+    history = __import__("pandas").read_csv(runs / "dfgan_quickstart" / "history.csv")  # the agreement curve's data
+    assert {"r_precision", "real_r_precision"} <= set(history.columns) and history["r_precision"].notna().all()
+    assert (runs / "dfgan_quickstart" / "agreement.json").is_file()
     text = outputs_text(notebook)
     assert "def train_step(self, data)" in text and "def matching_aware_gradient_penalty" in text
+    assert "The judge on" in text and "real validation images" in text  # the agreement curve's judge check
     assert "StackGAN Stage-I" in text  # the equal-time table
     assert_ran_cleanly(notebook, seconds, colab, min_images=3)
 

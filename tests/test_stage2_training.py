@@ -62,7 +62,9 @@ def test_run_directory_files_and_recorded_stage1_run(runs):
 
 def test_stage2_is_watched_by_the_collapse_guard_and_the_best_checkpoint(runs):
     config, _, stage2_dir, _, _, _ = runs
-    assert config.train.collapse_guard and config.train.best_metric == "fidelity"
+    from t2ilib.training.guards import resolved_best_metric
+
+    assert config.train.collapse_guard and resolved_best_metric(config) == "fidelity"  # "auto" on shapes
     history = pd.read_csv(stage2_dir / "history.csv")
     assert {"caption_spread", "image_spread"} <= set(history.columns)
     assert np.isfinite(history[["caption_spread", "image_spread"]].to_numpy()).all()

@@ -17,6 +17,8 @@ This module holds the arithmetic only: codes in, score out.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from t2ilib.metrics.inception import check_uint8_images
@@ -73,3 +75,15 @@ def r_precision(dual, images, caption_embeddings, groups=None, folds: int = 10,
                         image_size=int(images.shape[1]), weights=getattr(dual, "weights_path", "untrained or unsaved"),
                         details={"candidates": scores["candidates"], "chance": 1.0 / scores["candidates"],
                                  "folds": scores["folds"], "encoder_pair": "t2ilib DualEncoder trained on real pairs"})
+
+
+def chance_p_value(hits: int, n: int, chance: float) -> float:
+    """One-sided exact binomial p-value of `hits` or more in `n` images when each is a hit with
+    probability `chance` (an image that does not depend on its caption: its true caption is one
+    of `candidates` exchangeable ones). Small: the images follow their captions."""
+    if not 0 <= hits <= n or not 0 < chance < 1:
+        raise ValueError(f"need 0 <= hits <= n and 0 < chance < 1; got hits={hits}, n={n}, chance={chance}.")
+    log_terms = [math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(chance)
+                 + (n - k) * math.log1p(-chance) for k in range(hits, n + 1)]
+    top = max(log_terms)
+    return float(min(1.0, math.exp(top) * sum(math.exp(term - top) for term in log_terms)))

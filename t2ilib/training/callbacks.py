@@ -137,8 +137,9 @@ class HistoryCSV(keras.callbacks.CSVLogger):
 class LossCurves(keras.callbacks.Callback):
     """Redraw the loss-curve figure from the history CSV after every epoch."""
 
-    def __init__(self, history_csv, figure_path, columns=("d_loss", "g_loss", "kl", "fidelity"),
-                 title: str = "Stage-I losses (and shapes fidelity)"):
+    def __init__(self, history_csv, figure_path, columns=("d_loss", "g_loss", "kl", "fidelity", "r_precision",
+                                                          "real_r_precision"),
+                 title: str = "Stage-I losses (and agreement scores)"):
         super().__init__()
         self.title = title
         self.history_csv = Path(history_csv)

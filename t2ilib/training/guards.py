@@ -8,7 +8,11 @@ flat, single-colour image. `CollapseGuard` measures this after every epoch and s
   in [0, 1]). ~0: the generator draws one picture whatever the caption.
 - `image_spread`: the mean, over those images and channels, of each image's spatial standard deviation.
   ~0: flat single-colour images.
-- losses that are not finite (NaN / Inf).
+- losses that are not finite (NaN / Inf);
+- with an agreement score (`t2ilib.training.agreement.AgreementScore`, placed before the guard):
+  generated images whose R-precision for their captions stays at chance (2 measurements in a
+  row) while the real images' does not: the text is ignored (from epoch `warmup_epochs + 1` on;
+  earlier only logged). The DF-GAN quickstart leaves chance at epoch 6 (0.044, chance 0.01).
 
 Both spreads land in the epoch's logs (so in history.csv, and on the curves). On collapse it
 logs a warning and prints it; with `stop_on_collapse=True` it stops `fit` after `patience`
@@ -34,6 +38,7 @@ import keras
 import numpy as np
 
 from t2ilib.metrics.reconstruction import output_spread
+from t2ilib.training.agreement import text_ignored
 from t2ilib.training.callbacks import non_finite_logs
 from t2ilib.training.checkpoints import non_finite_variables
 
@@ -41,6 +46,7 @@ logger = logging.getLogger("t2ilib")
 
 COLLAPSE_SPREAD = 0.01  # 1% of the [0, 1] range across captions: visually one image
 FLAT_SPREAD = 0.02  # 2% of the [0, 1] range within an image: a flat colour
+AT_CHANCE_MEASUREMENTS = 2  # "the text is ignored": this many agreement measurements in a row at chance
 
 
 def image_spread(images) -> float:
@@ -74,8 +80,10 @@ class CollapseGuard(keras.callbacks.Callback):
 
     def __init__(self, generator, embeddings, noise, stop_on_collapse: bool = False, patience: int = 1,
                  warmup_epochs: int = 5, caption_threshold: float = COLLAPSE_SPREAD,
-                 flat_threshold: float = FLAT_SPREAD):
+                 flat_threshold: float = FLAT_SPREAD, agreement=None):
         super().__init__()
+        self.agreement = agreement  # an AgreementScore (its `last` result), or None
+        self.chance_streak = 0  # agreement measurements in a row at chance
         self.generator = generator
         self.embeddings = np.asarray(embeddings, dtype=np.float32)
         if len(self.embeddings) < 2:
@@ -103,11 +111,12 @@ class CollapseGuard(keras.callbacks.Callback):
         if bad_losses:
             report["collapsed"] = True
             report["reasons"].append(f"non-finite values in {', '.join(bad_losses)}")
+        finished = epoch + 1
+        self._check_agreement(report, finished)
         self.last_report = report
         if logs is not None:
             logs["caption_spread"] = report["caption_spread"]
             logs["image_spread"] = report["image_spread"]
-        finished = epoch + 1
         if not report["collapsed"]:
             self.streak = 0
             self.healthy_seen = True
@@ -128,6 +137,25 @@ class CollapseGuard(keras.callbacks.Callback):
             print(f"Stopping training: outputs collapsed for {self.streak} epoch(s) in a row (stop_on_collapse).",
                   flush=True)
             self.model.stop_training = True
+
+    def _check_agreement(self, report: dict, finished: int) -> None:
+        """Add "the text is ignored" to `report` when this epoch's agreement score is at chance, as
+        was the previous measurement (past the warm-up; otherwise it is only logged)."""
+        last = getattr(self.agreement, "last", None)
+        if not last or last.get("epoch") != finished:  # not measured this epoch (train.agreement_every_epochs)
+            report["text_ignored"] = False
+            return
+        reason = text_ignored(last)
+        self.chance_streak = self.chance_streak + 1 if reason else 0
+        report["text_ignored"] = reason is not None
+        if reason is None:
+            return
+        if finished <= self.warmup_epochs or self.chance_streak < AT_CHANCE_MEASUREMENTS:
+            logger.info("Epoch %d: %s; normal early in training, a collapse warning follows if it lasts past epoch %d "
+                        "(%d measurements in a row).", finished, reason, self.warmup_epochs, AT_CHANCE_MEASUREMENTS)
+            return
+        report["collapsed"] = True
+        report["reasons"].append(reason)
 
 
 def metric_mode(name: str) -> str:
@@ -168,8 +196,8 @@ class BestCheckpoint(keras.callbacks.Callback):
         value = (logs or {}).get(self.metric)
         if value is None:
             if not self._missing_reported:
-                logger.info("BestCheckpoint: no %r in the epoch logs (available: %s); keeping no best checkpoint.",
-                            self.metric, ", ".join(sorted(logs or {})))
+                logger.info("BestCheckpoint: no %r in the logs of epoch %d (available: %s); such epochs are never the "
+                            "best.", self.metric, epoch + 1, ", ".join(sorted(logs or {})))
                 self._missing_reported = True
             return
         value = float(value)
@@ -188,18 +216,33 @@ class BestCheckpoint(keras.callbacks.Callback):
         partial.replace(self.info_path)
 
 
-def guard_callbacks(config, gan, run_dir, embeddings, noise) -> list:
+def resolved_best_metric(config) -> str:
+    """The log entry `train.best_metric` names: "auto" is "fidelity" on the built-in shapes
+    dataset and "r_precision" on any other ("" when the agreement score is off there)."""
+    metric = config.train.best_metric
+    if metric != "auto":
+        return metric
+    if config.data.dataset == "shapes":
+        return "fidelity"
+    return "r_precision" if config.train.agreement_every_epochs else ""
+
+
+def guard_callbacks(config, gan, run_dir, embeddings, noise, agreement=()) -> list:
     """The guards `train_stage1` adds from `config.train` (collapse_guard, stop_on_collapse,
-    best_metric): embeddings of a few different captions and the run's fixed noise."""
+    best_metric): embeddings of a few different captions and the run's fixed noise;
+    `agreement`: what `agreement_callbacks` returned (the guard reads its score)."""
     from t2ilib.training.checkpoints import RunCheckpoint
 
     callbacks = []
+    scores = [callback for callback in agreement if hasattr(callback, "last")]
     if config.train.collapse_guard:
         callbacks.append(CollapseGuard(gan.sampler, embeddings, np.asarray(noise)[0],
-                                       stop_on_collapse=config.train.stop_on_collapse))
-    if config.train.best_metric:
+                                       stop_on_collapse=config.train.stop_on_collapse,
+                                       agreement=scores[0] if scores else None))
+    metric = resolved_best_metric(config)
+    if metric:
         best = RunCheckpoint(Path(run_dir) / "best",
                              {"model": gan, "g_optimizer": gan.g_optimizer, "d_optimizer": gan.d_optimizer},
                              max_to_keep=1)
-        callbacks.append(BestCheckpoint(best, config.train.best_metric))
+        callbacks.append(BestCheckpoint(best, metric))
     return callbacks

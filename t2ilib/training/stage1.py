@@ -35,6 +35,7 @@ from t2ilib.training.callbacks import (HistoryCSV, LossCurves, SampleGrid, SaveC
                                       TensorBoardLog, generate_grid)
 from t2ilib.training.checkpoints import CheckpointUnreadable, RunCheckpoint, RunFolder, checkpoints_on_disk
 from t2ilib.training.resume import fit_resumable, restore_start_step
+from t2ilib.training.agreement import agreement_callbacks
 from t2ilib.training.guards import guard_callbacks
 
 logger = logging.getLogger("t2ilib")
@@ -43,7 +44,8 @@ logger = logging.getLogger("t2ilib")
 RESUMABLE_CHANGES = {("train", "epochs"), ("train", "checkpoint_every_epochs"), ("train", "max_to_keep"),
                      ("train", "fidelity_samples"), ("data", "data_dir"), ("train", "checkpoint_every_steps"),
                      ("train", "jit_compile"), ("train", "collapse_guard"), ("train", "stop_on_collapse"),
-                     ("train", "best_metric"), ("data", "cache_dir")}
+                     ("train", "best_metric"), ("data", "cache_dir"), ("train", "agreement_every_epochs"),
+                     ("train", "agreement_samples")}
 
 
 def embed_all_captions(config: RunConfig, prepared: PreparedData):
@@ -205,7 +207,10 @@ def _train_stage1(config: RunConfig, folder: RunFolder, changes: list[str], prep
     if prepared.attributes is not None:
         rows, noise = evaluation_rows_and_noise(config, prepared)
         callbacks.append(ShapesFidelity(gan.sampler, embeddings[rows], prepared.attributes.loc[rows], noise))
-    callbacks += guard_callbacks(config, gan, run_dir, embeddings[sample_rows], sample_noise(config))
+    # Image-text agreement (r_precision) on any dataset; the collapse guard reads it.
+    agreement = agreement_callbacks(config, prepared, embeddings, gan.sampler, run_dir)
+    callbacks += agreement
+    callbacks += guard_callbacks(config, gan, run_dir, embeddings[sample_rows], sample_noise(config), agreement)
     saver = SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs, config.train.checkpoint_every_steps,
                            initial_step=start_step)  # also stops the run on NaN/Inf
     callbacks += [
@@ -229,16 +234,40 @@ def _train_stage1(config: RunConfig, folder: RunFolder, changes: list[str], prep
 
 
 def fidelity_history(run_dir) -> dict:
-    """{"fidelity_by_epoch": [...]} from the run's history.csv, or {} when it has no fidelity column."""
+    """{"fidelity_by_epoch": [...]} from the run's history.csv (when it has that column), and the
+    agreement score's {"r_precision_by_epoch": {epoch: value}, "real_r_precision", "r_precision_chance"}
+    (measured epochs only, 1-based; `t2ilib.training.agreement`); {} without a history."""
     history_path = Path(run_dir) / "history.csv"
     if not history_path.exists():
         return {}
     import pandas as pd
 
     history = pd.read_csv(history_path)
-    if "fidelity" not in history:
-        return {}
-    return {"fidelity_by_epoch": [round(float(value), 4) for value in history["fidelity"]]}
+    found = {}
+    if "fidelity" in history:
+        found["fidelity_by_epoch"] = [round(float(value), 4) for value in history["fidelity"]]
+    if "r_precision" in history and history["r_precision"].notna().any():
+        measured = history[["epoch", "r_precision"]].dropna()
+        found["r_precision_by_epoch"] = {int(epoch) + 1: round(float(value), 4)
+                                         for epoch, value in zip(measured["epoch"], measured["r_precision"])}
+        recorded = Path(run_dir) / "agreement.json"
+        if recorded.is_file():
+            agreement = json.loads(recorded.read_text())
+            found["real_r_precision"], found["r_precision_chance"] = agreement["real"], agreement["chance"]
+    return found
+
+
+def agreement_line(metrics: dict) -> str | None:
+    """One line of the agreement score by epoch (summaries), or None when the run has none."""
+    by_epoch = metrics.get("r_precision_by_epoch")
+    if not by_epoch:
+        return None
+    (first, start), (last, end) = min(by_epoch.items(), key=lambda item: int(item[0])), \
+        max(by_epoch.items(), key=lambda item: int(item[0]))
+    ceiling = (f"real images {metrics['real_r_precision']:.3f}, chance {metrics['r_precision_chance']:.3f}"
+               if "real_r_precision" in metrics else "")
+    return (f"Image-text agreement (r_precision of validation captions{', ' + ceiling if ceiling else ''}): "
+            f"{start:.3f} after epoch {first} -> {end:.3f} after epoch {last}.")
 
 
 def evaluate_stage1(generator, config: RunConfig, prepared: PreparedData, embeddings: np.ndarray) -> dict:
@@ -299,10 +328,11 @@ def summarize(metrics: dict) -> str:
     """A few lines that say whether the model learned to follow its captions."""
     fidelity = metrics.get("fidelity")
     lines = [f"Trained {metrics.get('epochs_trained')} epochs ({metrics.get('optimizer_steps')} steps)."]
+    agreement = agreement_line(metrics)
     if not fidelity:
         lines.append("No attribute ground truth for this dataset: judge the sample grids, and use the evaluation "
                      "notebook (FID / IS) for numbers.")
-        return "\n".join(lines)
+        return "\n".join(lines + ([agreement] if agreement else []))
     baseline = metrics["fidelity_mismatched_captions"]
     per_attribute = ", ".join(f"{name} {fidelity[name]:.2f}" for name in ("shape", "colour", "position", "background"))
     margin = fidelity["mean"] - baseline["mean"]
@@ -327,6 +357,8 @@ def summarize(metrics: dict) -> str:
                   "train longer."
     else:
         verdict = f"The generator does NOT follow its captions yet ({margin:+.2f}); train longer or check the setup."
+    if agreement:
+        lines.append(agreement)
     lines.append(verdict)
     return "\n".join(lines)
 

@@ -48,6 +48,7 @@ from t2ilib.training import stage1
 from t2ilib.training.callbacks import (HistoryCSV, LossCurves, SaveCheckpoint, ShapesFidelity, StackedSampleGrid,
                                       TensorBoardLog)
 from t2ilib.training.checkpoints import RunCheckpoint, RunFolder
+from t2ilib.training.agreement import agreement_callbacks
 from t2ilib.training.guards import guard_callbacks
 from t2ilib.training.resume import fit_resumable
 from t2ilib.viz import to_uint8
@@ -317,13 +318,16 @@ def _train_stage2(config: RunConfig, folder: RunFolder, changes: list[str], stag
                                         prepared.attributes.loc[rows], noise))
     # The collapse guard and the best checkpoint of the train section, as in Stage-I; the guard
     # judges the refined images (the generator's first output).
-    callbacks += guard_callbacks(config, gan, run_dir, embeddings[sample_rows], stage1.sample_noise(config))
+    # Image-text agreement (r_precision) of the refined images; the collapse guard reads it.
+    agreement = agreement_callbacks(config, prepared, embeddings, refined_images(gan.generator), run_dir)
+    callbacks += agreement
+    callbacks += guard_callbacks(config, gan, run_dir, embeddings[sample_rows], stage1.sample_noise(config), agreement)
     saver = SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs, config.train.checkpoint_every_steps,
                            initial_step=start_step)  # also stops the run on NaN/Inf
     callbacks += [
         HistoryCSV(run_dir / "history.csv"),
         TensorBoardLog(run_dir, start_step, steps_per_epoch),  # run_dir/logs: scalars + sample grid, global step
-        LossCurves(run_dir / "history.csv", run_dir / "loss_curves.png", title="Stage-II losses (and shapes fidelity)"),
+        LossCurves(run_dir / "history.csv", run_dir / "loss_curves.png", title="Stage-II losses (and agreement scores)"),
         saver,
         keras.callbacks.TerminateOnNaN(),
         *extra_callbacks,
