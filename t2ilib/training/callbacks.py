@@ -106,7 +106,7 @@ class ShapesFidelity(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         from t2ilib.metrics.fidelity import shapes_fidelity
 
-        images, _, _ = self.generator(self.embeddings, self.noise, training=False)
+        images = self.generator(self.embeddings, self.noise, training=False)[0]
         score = shapes_fidelity(to_uint8(keras.ops.convert_to_numpy(images)), self.attributes)
         if logs is not None:
             logs["fidelity"] = score["mean"]

@@ -31,25 +31,20 @@ the best checkpoint of the train section (`collapse_guard`, `best_metric`) watch
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from t2ilib.acceleration import allow_gpu_memory_growth
+from t2ilib.acceleration import allow_gpu_memory_growth  # noqa: F401  (one helper for every trainer; tests)
 from t2ilib.config import RunConfig
-from t2ilib.data.pipeline import make_gan_dataset
-from t2ilib.data.prepare import fixed_sample_rows, prepare_data
 from t2ilib.models.stackgan import StageIGenerator
 from t2ilib.models.stackgan2 import StageIIDiscriminator, StageIIGenerator, build_stage2
 from t2ilib.training import stage1
-from t2ilib.training.callbacks import (HistoryCSV, LossCurves, SaveCheckpoint, ShapesFidelity, StackedSampleGrid,
-                                      TensorBoardLog)
-from t2ilib.training.checkpoints import RunCheckpoint, RunFolder
-from t2ilib.training.guards import guard_callbacks
-from t2ilib.training.resume import fit_resumable
+from t2ilib.training.callbacks import StackedSampleGrid
+from t2ilib.training.checkpoints import RunCheckpoint, gan_checkpoint_parts
+from t2ilib.training.gan import GANPlan, train_gan
 from t2ilib.viz import to_uint8
 
 # Stage-II settings that may change between a run and its resume.
@@ -117,10 +112,7 @@ def build_config(config: RunConfig) -> RunConfig:
                              "train.lr_decay_epochs": config.stage2.lr_decay_epochs})
 
 
-def checkpoint_parts(gan) -> dict:
-    """What a Stage-II checkpoint holds: the whole model (the frozen Stage-I weights included,
-    so a Stage-II run is self-contained) and both optimizers."""
-    return {"model": gan, "g_optimizer": gan.g_optimizer, "d_optimizer": gan.d_optimizer}
+checkpoint_parts = gan_checkpoint_parts  # the name benchmarks/drive_budget.py uses
 
 
 # ---------------------------------------------------------------------------------------
@@ -254,12 +246,25 @@ def format_memory_estimate(rows: list[dict], gpu_bytes: int = COLAB_GPU_BYTES) -
 # ---------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------
-def refined_images(generator):
-    """A (embeddings, noise) -> (images, mu, log-variance) view of a Stage-II generator, the
-    interface of a Stage-I generator that `generate_grid` and `ShapesFidelity` call."""
-    def call(embeddings, noise, training=False):
-        return generator(embeddings, noise, training=training)[:3]
-    return call
+def stage2_plan(config: RunConfig, stage1_run_dir) -> GANPlan:
+    """What a Stage-II run gives `train_gan`: the stage2 section's size, batch and epochs, the
+    frozen generator of `stage1_run_dir` to build on, the paired grid and `evaluate_stage2`."""
+    settings = config.stage2
+
+    def load_stage1_generator():
+        return stage1.load_generator(stage1_run_dir)[0]
+
+    def build(embedding_dim, steps_per_epoch, stage1_generator, verbose):
+        if verbose:
+            print(format_memory_estimate(memory_estimate(config, (settings.batch_size,), embedding_dim)))
+        return build_stage2(build_config(config), stage1_generator, embedding_dim, steps_per_epoch,
+                            image_size=settings.image_size)
+
+    return GANPlan(name="Stage-II", image_size=settings.image_size, batch_size=settings.batch_size,
+                   batch_setting="stage2.batch_size", epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,
+                   build=build, evaluate=evaluate_stage2, check_config=check_stage2_config,
+                   load_base=load_stage1_generator, sample_grid=StackedSampleGrid,
+                   extra_metrics={"stage1_run_dir": settings.stage1_run_dir})
 
 
 def train_stage2(config: RunConfig, run_dir, stage1_run_dir, verbose: int = 1, allow_config_change: bool = False,
@@ -268,75 +273,9 @@ def train_stage2(config: RunConfig, run_dir, stage1_run_dir, verbose: int = 1, a
 
     Returns the metrics dictionary that is also written to `run_dir/metrics.json`.
     """
-    run_dir = Path(run_dir)
     config = stage2_run_config(config.validate(), stage1_run_dir).validate()  # before anything is written
-    folder = RunFolder(run_dir)  # refuses a file or a read-only folder
-    changes = check_stage2_config(run_dir, config, allow_config_change, write=False)
-    allow_gpu_memory_growth()
-    settings = config.stage2
-    stage1_generator, _, _ = stage1.load_generator(stage1_run_dir)
-    keras.utils.set_random_seed(config.train.seed)
-    prepared = prepare_data(config.data, image_size=settings.image_size, progress=verbose > 0)
-    stage1.check_settings_against_data(config, prepared, settings.batch_size, "stage2.batch_size")
-    with folder.undo_on_failure():  # a start that fails leaves the run folder as it was
-        return _train_stage2(config, folder, changes, stage1_generator, prepared, verbose, extra_callbacks)
-
-
-def _train_stage2(config: RunConfig, folder: RunFolder, changes: list[str], stage1_generator, prepared, verbose: int,
-                  extra_callbacks) -> dict:
-    run_dir, settings = folder.path, config.stage2
-    _, embeddings = stage1.embed_all_captions(config, prepared)  # the Stage-I run's cached embeddings
-
-    train = prepared.split("train")
-    steps_per_epoch = settings.steps_per_epoch or len(train) // settings.batch_size
-
-    def dataset_from(step: int):
-        return make_gan_dataset(prepared.cache.array, train["row"].to_numpy(), embeddings[train.index],
-                                batch_size=settings.batch_size, image_size=settings.image_size,
-                                augment=config.data.augment, flip=config.data.flip, seed=config.train.seed,
-                                repeat=True, start_step=step,
-                                noise_dims=(config.model.noise_dim, config.model.condition_dim))
-
-    if verbose:
-        print(format_memory_estimate(memory_estimate(config, (settings.batch_size,), embeddings.shape[1])))
-    gan = build_stage2(build_config(config), stage1_generator, embeddings.shape[1], steps_per_epoch,
-                       image_size=settings.image_size)
-    checkpoint = folder.run_checkpoint(checkpoint_parts(gan), max_to_keep=config.train.max_to_keep,
-                                       write_config=lambda: config.save(run_dir / "config.json"))
-    start_step = stage1.restore_run(checkpoint, steps_per_epoch, changes, verbose)
-    if checkpoint.latest is not None:  # restored: record the settings it continues with, drop unsaved epochs
-        config.save(run_dir / "config.json")
-        folder.trim_history(start_step // steps_per_epoch)
-
-    sample_rows = fixed_sample_rows(prepared.captions, config.train.num_sample_captions)
-    callbacks = [StackedSampleGrid(gan.generator, prepared.captions.loc[sample_rows, "caption"].tolist(),
-                                   embeddings[sample_rows], stage1.sample_noise(config), run_dir / "samples")]
-    if prepared.attributes is not None:
-        rows, noise = stage1.evaluation_rows_and_noise(config, prepared)
-        callbacks.append(ShapesFidelity(refined_images(gan.generator), embeddings[rows],
-                                        prepared.attributes.loc[rows], noise))
-    # The collapse guard and the best checkpoint of the train section, as in Stage-I; the guard
-    # judges the refined images (the generator's first output).
-    callbacks += guard_callbacks(config, gan, run_dir, embeddings[sample_rows], stage1.sample_noise(config))
-    saver = SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs, config.train.checkpoint_every_steps,
-                           initial_step=start_step)  # also stops the run on NaN/Inf
-    callbacks += [
-        HistoryCSV(run_dir / "history.csv"),
-        TensorBoardLog(run_dir, start_step, steps_per_epoch),  # run_dir/logs: scalars + sample grid, global step
-        LossCurves(run_dir / "history.csv", run_dir / "loss_curves.png", title="Stage-II losses (and shapes fidelity)"),
-        saver,
-        keras.callbacks.TerminateOnNaN(),
-        *extra_callbacks,
-    ]
-    fit_resumable(gan, dataset_from, start_step, settings.epochs, steps_per_epoch, callbacks, verbose)
-    saver.raise_if_diverged()  # TrainingDiverged: names the epoch/step and the checkpoint kept
-    metrics = evaluate_stage2(gan.generator, config, prepared, embeddings)
-    metrics.update(stage1.fidelity_history(run_dir))
-    metrics["stage1_run_dir"] = settings.stage1_run_dir
-    metrics["epochs_trained"] = int(checkpoint.epoch.numpy())
-    metrics["optimizer_steps"] = int(gan.g_optimizer.iterations.numpy())
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
+    return train_gan(config, run_dir, stage2_plan(config, stage1_run_dir), verbose, allow_config_change,
+                     extra_callbacks)
 
 
 def evaluate_stage2(generator, config: RunConfig, prepared, embeddings: np.ndarray) -> dict:
@@ -394,7 +333,7 @@ def load_stage2(run_dir):
     stage1_generator, encoder, _ = stage1.load_generator(config.stage2.stage1_run_dir)
     gan = build_stage2(build_config(config), stage1_generator, stage1_generator.embedding_dim, steps_per_epoch=1,
                        image_size=config.stage2.image_size)
-    checkpoint = RunCheckpoint(run_dir / "checkpoints", checkpoint_parts(gan))
+    checkpoint = RunCheckpoint(run_dir / "checkpoints", gan_checkpoint_parts(gan))
     if checkpoint.restore_or_initialize() == 0:
         raise FileNotFoundError(f"No checkpoint in {run_dir / 'checkpoints'}: train Stage-II first.")
     return gan.generator, encoder, config
