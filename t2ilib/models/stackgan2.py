@@ -44,6 +44,9 @@ NUM_UP_BLOCKS = 4  # Stage-II always goes (S/16) -> S with four x2 up-blocks
 class StageIIGenerator(keras.Model):
     """(caption embedding, noise) -> (image_SxS, mu, log-variance, stage1_image).
 
+    The images come first, as from every generator of the kit (`t2ilib.models.sampling`);
+    `image_pair` gives the Stage-I image and its refinement together.
+
     The Stage-I generator draws a low-resolution image (S/4 x S/4, 64x64 for S=256); Stage-II
     encodes it, sees the caption again through its own conditioning augmentation, and paints
     the S x S image:
@@ -120,6 +123,13 @@ class StageIIGenerator(keras.Model):
             x = block(x, training=training)  # doubles the side, up to (B, S, S, gf/4)
         images = self.tanh(self.to_image(x))  # (B, S, S, 3) in [-1, 1]
         return images, ops.cast(mu, "float32"), ops.cast(log_variance, "float32"), stage1_images
+
+    def image_pair(self, embeddings, noise):
+        """(Stage-I images, Stage-II images) for the same captions and noise, in inference mode,
+        both in [-1, 1]: the side-by-side grid's pair (`t2ilib.models.sampling.sample_image_pairs`).
+        A plain call returns the Stage-II images first, like every generator of the kit."""
+        images, _, _, stage1_images = self(embeddings, noise, training=False)
+        return stage1_images, images
 
     def build_for(self, batch_size: int = 2):
         """Create the weights (Stage-I's too, if new) by running a dummy batch."""
@@ -206,10 +216,6 @@ class StackGANStage2(StackGANStage1):
     def __init__(self, generator: StageIIGenerator, discriminator: StageIIDiscriminator,
                  kl_weight: float = 2.0, seed: int | None = None, **kwargs):
         super().__init__(generator, discriminator, kl_weight=kl_weight, seed=seed, **kwargs)
-
-    def call(self, embeddings, noise, training=False):
-        images, _, _, _ = self.generator(embeddings, noise, training=training)
-        return images
 
     def train_step(self, data):
         real_images, embeddings, wrong_images, noise, condition_noise = unpack_batch(self, data)

@@ -37,8 +37,9 @@ from t2ilib.config import RunConfig, TextConfig
 from t2ilib.data.prepare import fixed_sample_rows, prepare_data
 from t2ilib.features.mapper import MapperConfig, build_mapper, mapped_retrieval
 from t2ilib.features.xception import FEATURE_ENCODER
+from t2ilib.models.sampling import sample_grid, seeded_noise
 from t2ilib.training import stage1
-from t2ilib.training.callbacks import HistoryCSV, generate_grid
+from t2ilib.training.callbacks import HistoryCSV
 from t2ilib.training.checkpoints import refuse_non_finite
 from t2ilib.viz import save_sample_grid, side_by_side
 
@@ -197,8 +198,7 @@ def _map(mapper, embeddings: np.ndarray, batch_size: int = 1024) -> np.ndarray:
 
 def _draw(generator, config: RunConfig, conditions: np.ndarray, num_per_caption: int, seed: int) -> np.ndarray:
     """`stage1.generate`'s noise for `seed`, every condition with every noise vector."""
-    noise = np.random.default_rng(seed).standard_normal((num_per_caption, config.model.noise_dim)).astype(np.float32)
-    return generate_grid(generator, conditions, noise)
+    return sample_grid(generator, conditions, seeded_noise(seed, (num_per_caption, config.model.noise_dim)))
 
 
 def _resize(images: np.ndarray, size: int) -> np.ndarray:
@@ -222,7 +222,7 @@ def reconstruction_grid(run_dir, path=None, num_images: int | None = None) -> Pa
 
 def _reconstruction_grid(generator, config: RunConfig, prepared, conditions: np.ndarray, path, num_images=None) -> Path:
     rows = fixed_sample_rows(prepared.captions, num_images or config.train.num_sample_captions)
-    generated = generate_grid(generator, conditions[rows], stage1.sample_noise(config))  # (C, K, S, S, 3)
+    generated = sample_grid(generator, conditions[rows], stage1.sample_noise(config))  # (C, K, S, S, 3)
     originals = _resize(prepared.cache.array[prepared.captions.loc[rows, "row"].to_numpy()], generated.shape[2])
     cells = side_by_side(np.broadcast_to(originals[:, None], generated.shape), generated)
     labels = [f"{image}: {caption}" for image, caption in prepared.captions.loc[rows, ["image", "caption"]].to_numpy()]

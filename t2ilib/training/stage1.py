@@ -22,8 +22,8 @@ from t2ilib.config import RunConfig
 from t2ilib.data.pipeline import make_gan_dataset
 from t2ilib.data.prepare import PreparedData, prepare_data
 from t2ilib.models.dfgan import build_dfgan
+from t2ilib.models.sampling import sample_grid, sample_images, seeded_noise
 from t2ilib.models.stackgan import build_stage1
-from t2ilib.training.callbacks import generate_grid
 from t2ilib.training.checkpoints import RunCheckpoint, gan_checkpoint_parts
 # The run-directory helpers every GAN run shares, under the names the notebooks, CLI and tests use.
 from t2ilib.training.gan import (RESUMABLE_CHANGES, GANPlan, check_run_config,  # noqa: F401
@@ -81,15 +81,9 @@ def evaluate_stage1(generator, config: RunConfig, prepared: PreparedData, embedd
         metrics["fidelity"] = None
         return metrics
     from t2ilib.metrics.fidelity import chance_fidelity, follows_captions, shapes_fidelity
-    import keras
-    from t2ilib.viz import to_uint8
 
     rows, noise = evaluation_rows_and_noise(config, prepared)
-    images = []
-    for start in range(0, len(rows), 64):
-        batch, _, _ = generator(embeddings[rows[start:start + 64]], noise[start:start + 64], training=False)
-        images.append(to_uint8(keras.ops.convert_to_numpy(batch)))
-    images = np.concatenate(images)
+    images = sample_images(generator, embeddings[rows], noise)
     truth = prepared.attributes.loc[rows].reset_index(drop=True)
     mismatched = mismatched_attributes(prepared, rows, config.train.seed)
     metrics["fidelity"] = shapes_fidelity(images, truth)
@@ -156,5 +150,4 @@ def generate(run_dir, captions: list[str], num_per_caption: int = 1, seed: int =
     """uint8 images (len(captions), num_per_caption, S, S, 3) from a trained run directory."""
     generator, encoder, config = load_generator(run_dir)
     embeddings = encoder.encode(list(captions))
-    noise = np.random.default_rng(seed).standard_normal((num_per_caption, config.model.noise_dim)).astype(np.float32)
-    return generate_grid(generator, embeddings, noise)
+    return sample_grid(generator, embeddings, seeded_noise(seed, (num_per_caption, config.model.noise_dim)))

@@ -1,6 +1,7 @@
 """Train StackGAN Stage-II on top of a finished Stage-I run, resume it, sample from both stages.
 
-A Stage-II run directory holds the same files as a Stage-I run (see `t2ilib.training.stage1`):
+A Stage-II run directory holds the same files as a Stage-I run (see `t2ilib.training.gan`, which
+trains both):
     config.json            the RunConfig; `stage2.stage1_run_dir` names the Stage-I run it refines
     checkpoints/           RunCheckpoint files (Stage-II networks and optimizers, the frozen
                            Stage-I weights it was trained against, the epoch)
@@ -34,18 +35,17 @@ import dataclasses
 import re
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from t2ilib.acceleration import allow_gpu_memory_growth  # noqa: F401  (one helper for every trainer; tests)
 from t2ilib.config import RunConfig
+from t2ilib.models.sampling import sample_image_pairs, sample_pair_grid, seeded_noise
 from t2ilib.models.stackgan import StageIGenerator
 from t2ilib.models.stackgan2 import StageIIDiscriminator, StageIIGenerator, build_stage2
 from t2ilib.training import stage1
 from t2ilib.training.callbacks import StackedSampleGrid
 from t2ilib.training.checkpoints import RunCheckpoint, gan_checkpoint_parts
 from t2ilib.training.gan import GANPlan, train_gan
-from t2ilib.viz import to_uint8
 
 # Stage-II settings that may change between a run and its resume.
 RESUMABLE_STAGE2_CHANGES = {"epochs"}
@@ -289,12 +289,7 @@ def evaluate_stage2(generator, config: RunConfig, prepared, embeddings: np.ndarr
     from t2ilib.metrics.fidelity import chance_fidelity, compare_fidelity, shapes_fidelity
 
     rows, noise = stage1.evaluation_rows_and_noise(config, prepared)
-    low, high = [], []
-    for start in range(0, len(rows), 32):
-        refined, _, _, first = generator(embeddings[rows[start:start + 32]], noise[start:start + 32], training=False)
-        high.append(to_uint8(keras.ops.convert_to_numpy(refined)))
-        low.append(to_uint8(keras.ops.convert_to_numpy(first)))
-    high, low = np.concatenate(high), np.concatenate(low)
+    low, high = sample_image_pairs(generator, embeddings[rows], noise, batch_size=32)
     truth = prepared.attributes.loc[rows].reset_index(drop=True)
     mismatched = stage1.mismatched_attributes(prepared, rows, config.train.seed)
     metrics["fidelity"] = shapes_fidelity(high, truth)
@@ -360,8 +355,6 @@ def generate(run_dir, captions: list[str], stage: int = 2, num_per_caption: int 
         return stage1.generate(run_dir, captions, num_per_caption=num_per_caption, seed=seed)
     generator, encoder, config = load_stage2(run_dir)
     embeddings = encoder.encode(list(captions))
-    noise = np.random.default_rng(seed).standard_normal((num_per_caption, config.model.noise_dim)).astype(np.float32)
-    from t2ilib.training.callbacks import generate_stacked_grid
-
-    first, refined = generate_stacked_grid(generator, embeddings, noise)
+    noise = seeded_noise(seed, (num_per_caption, config.model.noise_dim))
+    first, refined = sample_pair_grid(generator, embeddings, noise)
     return first if stage == 1 else (first, refined)
