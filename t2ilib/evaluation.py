@@ -55,7 +55,8 @@ def evaluate_run(run_dir, split: str = "test", num_images: int | None = None, nu
                  write: bool = True) -> dict:
     """Every requested metric of a Stage-I run on `split` (see module docstring); {name: MetricResult}."""
     from t2ilib.data.prepare import prepare_data
-    from t2ilib.training.stage1 import embed_all_captions, load_generator
+    from t2ilib.training.gan import embed_all_captions
+    from t2ilib.training.stage1 import load_generator
 
     unknown = set(metrics) - set(ALL_METRICS)
     if unknown:

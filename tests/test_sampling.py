@@ -14,7 +14,8 @@ DIM, NOISE = 6, 4
 
 
 def generators():
-    stage1 = StageIGenerator(DIM, image_size=16, generator_width=4, condition_dim=4, noise_dim=NOISE, seed=0).build_for()
+    stage1 = StageIGenerator(DIM, image_size=16, generator_width=4, condition_dim=4, noise_dim=NOISE, seed=0)
+    stage1.build_for()
     stage2 = StageIIGenerator(stage1, DIM, image_size=64, generator_width=4, condition_dim=4).build_for()
     dfgan = DFGANGenerator(DIM, image_size=16, generator_width=4, noise_dim=NOISE).build_for()
     return {"stage1": (stage1, 16), "dfgan": (dfgan, 16), "stage2": (stage2, 64)}

@@ -255,24 +255,27 @@ def build_stage2(config, stage1_generator: StageIGenerator, embedding_dim: int, 
                  image_size: int = 256) -> StackGANStage2:
     """Build and compile a Stage-II GAN on top of a (trained) Stage-I generator.
 
-    Widths, activation, KL weight and optimizer settings come from the `RunConfig` as for
-    `build_stage1`; `image_size` must be 4x the Stage-I generator's (256 for 64).
+    Stage-II's own settings come from `config.stage2` (widths, residual blocks, learning rate and
+    its halving); the activation, condition size and KL weight from `config.model` (those of the
+    Stage-I run), the optimizer, beta_1 and precision from `config.train`. `image_size` must be
+    4x the Stage-I generator's (256 for 64).
     All weights and optimizer slots exist on return. The Stage-I generator is frozen in place.
     Stage-II's layers take the configured precision policy (`train.mixed_precision`).
     """
     with precision_policy(config.train.mixed_precision):
         return compile_gan(_stage2_models(config, stage1_generator, embedding_dim, image_size), config,
-                           steps_per_epoch)
+                           steps_per_epoch, learning_rate=config.stage2.learning_rate,
+                           lr_decay_epochs=config.stage2.lr_decay_epochs)
 
 
 def _stage2_models(config, stage1_generator: StageIGenerator, embedding_dim: int, image_size: int):
-    model_config, train_config = config.model, config.train
+    model_config, train_config, settings = config.model, config.train, config.stage2
     generator = StageIIGenerator(
-        stage1_generator, embedding_dim, image_size=image_size, generator_width=model_config.generator_width,
-        condition_dim=model_config.condition_dim, num_residual=config.stage2.num_residual,
+        stage1_generator, embedding_dim, image_size=image_size, generator_width=settings.generator_width,
+        condition_dim=model_config.condition_dim, num_residual=settings.num_residual,
         last_activation=model_config.last_activation, seed=train_config.seed + 2, name="stage2_generator")
     discriminator = StageIIDiscriminator(
-        embedding_dim, image_size=image_size, discriminator_width=model_config.discriminator_width,
+        embedding_dim, image_size=image_size, discriminator_width=settings.discriminator_width,
         condition_dim=model_config.condition_dim, joint_kernel_size=model_config.joint_kernel_size,
         name="stage2_discriminator")
     return StackGANStage2(generator, discriminator, kl_weight=model_config.kl_weight,

@@ -38,7 +38,7 @@ import keras
 import numpy as np
 
 from t2ilib.acceleration import allow_gpu_memory_growth
-from t2ilib.config import ConfigError, RunConfig, check_batch_fits
+from t2ilib.config import ConfigError, RunConfig, check_batch_fits, resume_changes
 from t2ilib.data.pipeline import make_gan_dataset
 from t2ilib.data.prepare import PreparedData, fixed_sample_rows, prepare_data
 from t2ilib.features.xception import FEATURE_ENCODER, feature_conditions
@@ -49,18 +49,13 @@ from t2ilib.training.checkpoints import CheckpointUnreadable, RunFolder, checkpo
 from t2ilib.training.guards import guard_callbacks
 from t2ilib.training.resume import fit_resumable, restore_start_step
 
-# Settings that may change between a run and its resume without changing what is trained.
-RESUMABLE_CHANGES = {("train", "epochs"), ("train", "checkpoint_every_epochs"), ("train", "max_to_keep"),
-                     ("train", "fidelity_samples"), ("data", "data_dir"), ("train", "checkpoint_every_steps"),
-                     ("train", "jit_compile"), ("train", "collapse_guard"), ("train", "stop_on_collapse"),
-                     ("train", "best_metric"), ("data", "cache_dir")}
-
-
 @dataclasses.dataclass(frozen=True)
 class GANPlan:
     """What one GAN run type supplies to `train_gan` (see `stage1.stage1_plan`, `stage2.stage2_plan`).
 
     name: what is trained ("Stage-I", "DF-GAN", "Stage-II"), in the loss-curve title.
+    run_type: its entry in `t2ilib.config.RUN_TYPES`: the sections it reads and what may change on
+        resume ("stage1", "stage2").
     image_size, batch_size, epochs, steps_per_epoch: from the config section the run type reads
         (`steps_per_epoch` None: one pass over the training captions); `batch_setting` names the
         batch size in errors ("train.batch_size").
@@ -68,8 +63,6 @@ class GANPlan:
         optimizer slot created, with `generator`, `discriminator`, `d_optimizer`, `g_optimizer`
         and `sampler` (`t2ilib.models.blocks.ConditionalGAN`).
     evaluate(sampler, config, prepared, embeddings): the metrics of the trained generator.
-    check_config(run_dir, config, allow_config_change, write): the resume check
-        (`check_run_config` or a stricter one); returns the allowed changes.
     load_base(): what the networks are built on, loaded before the seed is set (Stage-II: the
         frozen Stage-I generator); None: nothing.
     sample_grid: the `SampleGrid` class of the run's per-epoch grid.
@@ -78,6 +71,7 @@ class GANPlan:
     """
 
     name: str
+    run_type: str
     image_size: int
     batch_size: int
     batch_setting: str
@@ -85,7 +79,6 @@ class GANPlan:
     steps_per_epoch: int | None
     build: Callable
     evaluate: Callable
-    check_config: Callable = None
     load_base: Callable | None = None
     sample_grid: type = SampleGrid
     make_dataset: Callable = make_gan_dataset
@@ -101,7 +94,7 @@ def train_gan(config: RunConfig, run_dir, plan: GANPlan, verbose: int = 1, allow
     """
     run_dir = Path(run_dir)
     folder = RunFolder(run_dir)  # refuses a file or a read-only folder
-    changes = (plan.check_config or check_run_config)(run_dir, config, allow_config_change, write=False)
+    changes = check_run_config(run_dir, config, allow_config_change, write=False, run_type=plan.run_type)
     allow_gpu_memory_growth()
     base = plan.load_base() if plan.load_base is not None else None
     keras.utils.set_random_seed(config.train.seed)
@@ -167,7 +160,8 @@ def gan_callbacks(config: RunConfig, plan: GANPlan, gan, prepared: PreparedData,
     callbacks += [
         HistoryCSV(run_dir / "history.csv"),
         TensorBoardLog(run_dir, start_step, steps_per_epoch),  # run_dir/logs: scalars + sample grid, global step
-        LossCurves(run_dir / "history.csv", run_dir / "loss_curves.png", title=f"{plan.name} losses (and shapes fidelity)"),
+        LossCurves(run_dir / "history.csv", run_dir / "loss_curves.png",
+                   title=f"{plan.name} losses (and shapes fidelity)"),
         saver,
         keras.callbacks.TerminateOnNaN(),
         *extra_callbacks,
@@ -178,11 +172,12 @@ def gan_callbacks(config: RunConfig, plan: GANPlan, gan, prepared: PreparedData,
 # ---------------------------------------------------------------------------------------
 # Before training: the config, the data, the resume
 # ---------------------------------------------------------------------------------------
-def check_run_config(run_dir: Path, config: RunConfig, allow_config_change: bool = False,
-                     write: bool = True) -> list[str]:
-    """Refuse to resume a run that was started with other settings (beyond `RESUMABLE_CHANGES`)
-    unless `allow_config_change`; with `write`, then save config.json. Returns the changed
-    settings that were allowed ("section.key: saved A, now B"), [] for a new or same run.
+def check_run_config(run_dir: Path, config: RunConfig, allow_config_change: bool = False, write: bool = True,
+                     run_type: str = "stage1") -> list[str]:
+    """Refuse to resume a run that was started with other settings (in the sections `run_type`
+    reads, beyond what it may change: `t2ilib.config.RUN_TYPES`) unless `allow_config_change`;
+    with `write`, then save config.json. Returns the changed settings that were allowed
+    ("section.key: saved A, now B"), [] for a new or same run. Paths are compared resolved.
 
     The trainers call it with `write=False` before anything is written, and save config.json
     only with their first checkpoint, or after the checkpoints restored (`RunFolder`).
@@ -191,17 +186,7 @@ def check_run_config(run_dir: Path, config: RunConfig, allow_config_change: bool
     changes = []
     if path.is_file():
         saved = resolved_paths(RunConfig.load(path)).to_dict()  # relative paths: as an older run read them
-        current = resolved_paths(config).to_dict()
-        differences = [(section, key, saved[section].get(key), current[section][key])
-                       for section in ("data", "text", "model", "train")
-                       for key in current[section]
-                       if saved[section].get(key) != current[section][key] and (section, key) not in RESUMABLE_CHANGES]
-        changes = [f"{s}.{k}: saved {a!r}, now {b!r}" for s, k, a, b in differences]
-        if differences and not allow_config_change:
-            raise ValueError(
-                f"{path} was written by a run with other settings ({'; '.join(changes[:5])}). Resuming would mix "
-                "two experiments: choose a new run directory, or pass allow_config_change=True (CLI: "
-                "--allow-config-change) if you mean it.")
+        changes = resume_changes(run_type, path, saved, resolved_paths(config).to_dict(), allow_config_change)
     elif path.exists():
         raise NotADirectoryError(f"{path} is a folder, not a run's config file; move it away.")
     if write:

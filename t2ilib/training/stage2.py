@@ -45,10 +45,9 @@ from t2ilib.models.stackgan2 import StageIIDiscriminator, StageIIGenerator, buil
 from t2ilib.training import stage1
 from t2ilib.training.callbacks import StackedSampleGrid
 from t2ilib.training.checkpoints import RunCheckpoint, gan_checkpoint_parts
-from t2ilib.training.gan import GANPlan, train_gan
+from t2ilib.training.gan import (GANPlan, check_run_config, evaluation_rows_and_noise, load_run_config,
+                                 mismatched_attributes, resolved_paths, train_gan)
 
-# Stage-II settings that may change between a run and its resume.
-RESUMABLE_STAGE2_CHANGES = {"epochs"}
 GIB = 1024 ** 3
 COLAB_GPU_BYTES = 15 * GIB  # a Colab T4 shows 15 GB
 USABLE_FRACTION = 0.75  # leave a quarter for the CUDA context, cuDNN workspaces and fragmentation
@@ -66,8 +65,8 @@ def stage2_run_config(config: RunConfig, stage1_run_dir) -> RunConfig:
     if not path.exists():
         raise FileNotFoundError(f"No Stage-I run in {stage1_run_dir} (no config.json): train Stage-I first "
                                 "(train_stage1, notebook 03, or `t2ilib train`).")
-    stage1_config = stage1.resolved_paths(RunConfig.load(path))
-    mine, theirs = stage1.resolved_paths(config).to_dict(), stage1_config.to_dict()
+    stage1_config = resolved_paths(RunConfig.load(path))
+    mine, theirs = resolved_paths(config).to_dict(), stage1_config.to_dict()
     differences = [(section, key, theirs[section][key], mine[section][key])
                    for section in ("text", "model") for key in mine[section]
                    if mine[section][key] != theirs[section][key]]
@@ -88,28 +87,15 @@ def stage2_run_config(config: RunConfig, stage1_run_dir) -> RunConfig:
 
 def check_stage2_config(run_dir: Path, config: RunConfig, allow_config_change: bool = False,
                         write: bool = True) -> list[str]:
-    """Refuse to resume a Stage-II run whose stage2 section changed (beyond `epochs`) unless
-    `allow_config_change`, then the checks of Stage-I (`stage1.check_run_config`, which saves
-    config.json when `write`). Returns the allowed changes, as `stage1.check_run_config` does."""
-    path = run_dir / "config.json"
-    changes = []
-    if path.is_file():
-        saved = RunConfig.load(path).stage2.__dict__
-        differences = [(key, saved[key], value) for key, value in config.stage2.__dict__.items()
-                       if saved[key] != value and key not in RESUMABLE_STAGE2_CHANGES]
-        changes = [f"stage2.{k}: saved {a!r}, now {b!r}" for k, a, b in differences]
-        if differences and not allow_config_change:
-            raise ValueError(f"{path} was written by a Stage-II run with other settings ({'; '.join(changes[:5])}). "
-                             "Choose a new run directory, or pass allow_config_change=True if you mean it.")
-    return changes + stage1.check_run_config(run_dir, config, allow_config_change, write=write)
+    """`check_run_config` for a Stage-II run: the stage2 section is compared as well (only
+    `stage2.epochs` may change; `t2ilib.config.RUN_TYPES["stage2"]`)."""
+    return check_run_config(run_dir, config, allow_config_change, write=write, run_type="stage2")
 
 
 def build_config(config: RunConfig) -> RunConfig:
-    """`config` with Stage-II's widths and optimizer settings where `build_stage2` reads them."""
-    return config.replace(**{"model.generator_width": config.stage2.generator_width,
-                             "model.discriminator_width": config.stage2.discriminator_width,
-                             "train.learning_rate": config.stage2.learning_rate,
-                             "train.lr_decay_epochs": config.stage2.lr_decay_epochs})
+    """`config` itself: Stage-II reads its widths and learning rate from `config.stage2`
+    (`build_stage2`). Kept for callers written before that (benchmarks/drive_budget.py)."""
+    return config
 
 
 checkpoint_parts = gan_checkpoint_parts  # the name benchmarks/drive_budget.py uses
@@ -257,13 +243,12 @@ def stage2_plan(config: RunConfig, stage1_run_dir) -> GANPlan:
     def build(embedding_dim, steps_per_epoch, stage1_generator, verbose):
         if verbose:
             print(format_memory_estimate(memory_estimate(config, (settings.batch_size,), embedding_dim)))
-        return build_stage2(build_config(config), stage1_generator, embedding_dim, steps_per_epoch,
-                            image_size=settings.image_size)
+        return build_stage2(config, stage1_generator, embedding_dim, steps_per_epoch, image_size=settings.image_size)
 
-    return GANPlan(name="Stage-II", image_size=settings.image_size, batch_size=settings.batch_size,
+    return GANPlan(name="Stage-II", run_type="stage2", image_size=settings.image_size, batch_size=settings.batch_size,
                    batch_setting="stage2.batch_size", epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,
-                   build=build, evaluate=evaluate_stage2, check_config=check_stage2_config,
-                   load_base=load_stage1_generator, sample_grid=StackedSampleGrid,
+                   build=build, evaluate=evaluate_stage2, load_base=load_stage1_generator,
+                   sample_grid=StackedSampleGrid,
                    extra_metrics={"stage1_run_dir": settings.stage1_run_dir})
 
 
@@ -288,10 +273,10 @@ def evaluate_stage2(generator, config: RunConfig, prepared, embeddings: np.ndarr
         return metrics
     from t2ilib.metrics.fidelity import chance_fidelity, compare_fidelity, shapes_fidelity
 
-    rows, noise = stage1.evaluation_rows_and_noise(config, prepared)
+    rows, noise = evaluation_rows_and_noise(config, prepared)
     low, high = sample_image_pairs(generator, embeddings[rows], noise, batch_size=32)
     truth = prepared.attributes.loc[rows].reset_index(drop=True)
-    mismatched = stage1.mismatched_attributes(prepared, rows, config.train.seed)
+    mismatched = mismatched_attributes(prepared, rows, config.train.seed)
     metrics["fidelity"] = shapes_fidelity(high, truth)
     metrics["stage1_fidelity"] = shapes_fidelity(low, truth)
     metrics["stage2_minus_stage1"] = compare_fidelity(high, low, truth)  # paired: same captions, same noise
@@ -324,9 +309,9 @@ def load_stage2(run_dir):
     """The Stage-II generator of a run directory at its latest checkpoint (with its frozen
     Stage-I inside), the caption encoder and the config."""
     run_dir = Path(run_dir)
-    config = stage1.load_run_config(run_dir)
+    config = load_run_config(run_dir)
     stage1_generator, encoder, _ = stage1.load_generator(config.stage2.stage1_run_dir)
-    gan = build_stage2(build_config(config), stage1_generator, stage1_generator.embedding_dim, steps_per_epoch=1,
+    gan = build_stage2(config, stage1_generator, stage1_generator.embedding_dim, steps_per_epoch=1,
                        image_size=config.stage2.image_size)
     checkpoint = RunCheckpoint(run_dir / "checkpoints", gan_checkpoint_parts(gan))
     if checkpoint.restore_or_initialize() == 0:
