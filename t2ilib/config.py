@@ -1,4 +1,14 @@
-"""One config object per run: every knob in one place, saved as `config.json` beside the run.
+"""One config mechanism for every run type: every knob in one place, saved beside the run.
+
+Sections are dataclasses, each read by name: `RunConfig` holds data, text, model, train and
+stage2 (a GAN run's `config.json`: Stage-I and DF-GAN read the first four, Stage-II all five);
+`VAEConfig` is the section a GloVe VAE run reads (its `vae_config.json`), `MapperConfig` the
+text-to-feature mapper's (inside its `mapper.json`). For all of them alike: `section_from_dict`
+refuses an unknown key with a `ConfigError`, `setting_problems` checks every field against its
+type and its rule (RunConfig's in the `ALLOWED` table below, the VAE's and the mapper's on their
+fields: `allowed(...)`), and `resume_changes` is the one resume check, driven by one
+declaration per run type in `RUN_TYPES` (the sections it reads, the settings that may change
+when it resumes).
 
 Presets:
 - `tiny`: CPU tests, seconds. Tiny widths, 32x32 images.
@@ -12,7 +22,8 @@ Presets:
 Each preset also has Stage-II settings (`stage2`: 4x the Stage-I size; 128 for tiny and
 quickstart, 256 for colab and official).
 
-A config is plain data: `RunConfig.to_dict()` / `RunConfig.from_dict()` round-trip through JSON.
+A config is plain data: `RunConfig.to_dict()` / `RunConfig.from_dict()` round-trip through JSON
+(a config.json written before a section or key existed loads with the defaults for it).
 
 Validation (`RunConfig.validate()`, run by every trainer and the CLI before anything is written):
 every field's type is checked from its annotation (a new field gets this for free); its range or
@@ -340,6 +351,148 @@ def check_batch_fits(name: str, batch_size: int, available: int, what: str) -> N
                           f"number of {what}). Nothing was written; lower {name} or use a larger dataset.")
 
 
+# ---------------------------------------------------------------------------------------
+# The sections of the other run types (rules on the fields themselves: they are not RunConfig's)
+# ---------------------------------------------------------------------------------------
+@dataclass
+class VAEConfig:
+    """Every setting of a GloVe VAE run (t2ilib.training.vae), saved as the run's vae_config.json.
+    Defaults: the report's training on the built-in shapes data."""
+
+    dataset: str = "shapes"  # "shapes" (built in), "flickr8k" or a Flickr8k-format folder
+    data_dir: str = "t2ilib_data"  # datasets, splits, caches, embeddings
+    cache_dir: str = ""  # rebuildable caches there instead when set (DataConfig.cache_dir), e.g. local disk on Colab
+    shapes_num_images: int = field(default=600, metadata=allowed(at_least(3)))
+    shapes_seed: int = field(default=0, metadata=allowed(at_least(0)))
+    # see t2ilib.data.flickr8k.assign_splits
+    split_rule: str = field(default="reports", metadata=allowed(one_of("reports", "official")))
+    glove_path: str | None = None  # glove.6B.50d.txt; None: Word2Vec stand-in (shapes only)
+    pooling: str = field(default="sum", metadata=allowed(one_of("sum", "mean")))  # the report summed the word vectors
+    # train up to this epoch; raise and re-run to continue
+    epochs: int = field(default=10, metadata=allowed(at_least(0)))
+    # the report used 1 (a hard-coded reshape); any size works here
+    batch_size: int = field(default=32, metadata=allowed(at_least(1)))
+    # None: the model's own (report: RMSprop 1e-2 / 1e-3; improved: Adam 1e-3)
+    learning_rate: float | None = field(default=None, metadata=allowed(above(0)))
+    # None: the model's own (1.0 for every model)
+    kl_weight: float | None = field(default=None, metadata=allowed(at_least(0)))
+    latent_dim: int = field(default=16, metadata=allowed(at_least(1)))  # improved model only
+    seed: int = field(default=0, metadata=allowed(at_least(0)))
+    max_to_keep: int = field(default=2, metadata=allowed(at_least(1)))
+    # held-out (test split) pairs that the metrics use
+    eval_samples: int = field(default=200, metadata=allowed(at_least(1)))
+
+    def data_config(self) -> DataConfig:
+        return DataConfig(dataset=self.dataset, data_dir=self.data_dir, cache_dir=self.cache_dir,
+                          split_rule=self.split_rule,
+                          shapes_num_images=self.shapes_num_images, shapes_seed=self.shapes_seed)
+
+    def validate(self) -> "VAEConfig":
+        """`ConfigError` naming every setting that is not allowed (`ALLOWED`'s `vae.*` rules)."""
+        problems = setting_problems(self, prefix="vae.")
+        if not problems and self.dataset not in ("shapes", "flickr8k") and not Path(self.dataset).is_dir():
+            problems.append(f"vae.dataset = {self.dataset!r} (expected 'shapes', 'flickr8k' or a Flickr8k-format "
+                            "folder)")
+        raise_setting_problems(problems, how="change it in the VAEConfig or the vae-train options")
+        return self
+
+    def resolved(self) -> "VAEConfig":
+        """Paths made absolute, so vae_config.json works from any working directory."""
+        values = dataclasses.asdict(self)
+        values["data_dir"] = str(Path(self.data_dir).resolve())
+        for key in ("glove_path",) + (("dataset",) if self.dataset not in ("shapes", "flickr8k") else ()):
+            if values[key]:
+                values[key] = str(Path(values[key]).resolve())
+        return VAEConfig(**values)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "VAEConfig":
+        """The section from a mapping; an unknown key is a `ConfigError`, as in every section."""
+        return section_from_dict(cls, values, "vae")
+
+
+@dataclass
+class MapperConfig:
+    """Settings of a text-to-feature mapper (t2ilib.features.mapper), saved in its mapper.json."""
+
+    hidden_units: int = field(default=512, metadata=allowed(at_least(1)))
+    hidden_layers: int = field(default=2, metadata=allowed(at_least(0)))
+    dropout: float = field(default=0.1, metadata=allowed(between(0, 1, high_open=True)))
+    epochs: int = field(default=40, metadata=allowed(at_least(0)))
+    batch_size: int = field(default=64, metadata=allowed(at_least(1)))
+    learning_rate: float = field(default=1e-3, metadata=allowed(above(0)))
+    cosine_weight: float = field(default=1.0, metadata=allowed(at_least(0)))
+    mse_weight: float = field(default=1.0, metadata=allowed(at_least(0)))
+    seed: int = field(default=0, metadata=allowed(at_least(0)))
+
+    def validate(self) -> "MapperConfig":
+        """`ConfigError` naming every setting that is not allowed (`ALLOWED`'s `mapper.*` rules)."""
+        raise_setting_problems(setting_problems(self, prefix="mapper."),
+                               how="change it in the MapperConfig or the feature-baseline options")
+        return self
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "MapperConfig":
+        return section_from_dict(cls, values, "mapper")
+
+
+# ---------------------------------------------------------------------------------------
+# Resuming: one check for every run type, driven by one declaration per run type
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunType:
+    """What a run type reads and what may change when it resumes.
+
+    sections: the config sections its saved settings are compared over (a run's file holds
+    these; a GAN run's config.json holds every RunConfig section, but Stage-I reads no stage2).
+    may_change: dotted settings that may differ between a run and its resume without changing
+    what is trained (more epochs, another data folder, other checkpoint intervals, ...).
+    """
+
+    sections: tuple[str, ...]
+    may_change: frozenset = frozenset()
+
+
+_GAN_MAY_CHANGE = frozenset({
+    "data.data_dir", "data.cache_dir", "train.epochs", "train.checkpoint_every_epochs", "train.checkpoint_every_steps",
+    "train.max_to_keep", "train.fidelity_samples", "train.jit_compile", "train.collapse_guard",
+    "train.stop_on_collapse", "train.best_metric", "train.agreement_every_epochs", "train.agreement_samples"})
+
+RUN_TYPES = {
+    "stage1": RunType(("data", "text", "model", "train"), _GAN_MAY_CHANGE),  # StackGAN Stage-I and DF-GAN
+    "stage2": RunType(("data", "text", "model", "train", "stage2"), _GAN_MAY_CHANGE | {"stage2.epochs"}),
+    "vae": RunType(("vae",), frozenset({"vae.epochs", "vae.data_dir", "vae.cache_dir", "vae.eval_samples"})),
+    # a mapper directory is reused only for exactly its settings (it trains in one go, nothing resumes)
+    "mapper": RunType(("mapper", "text", "features", "data")),
+}
+
+
+def _dotted(values: dict, sections) -> dict:
+    return {f"{section}.{key}": value for section in sections
+            for key, value in (values.get(section) or {}).items()}
+
+
+def resume_changes(run_type: str, path, saved: dict, current: dict, allow_change: bool | None = False,
+                   advice: str | None = None) -> list[str]:
+    """The one resume check: every setting of `current` in the sections `RUN_TYPES[run_type]`
+    reads that differs from `saved` (the run's file at `path`), other than those it declares
+    `may_change`, as "section.key: saved A, now B". Raises a ValueError naming `path` unless
+    `allow_change` (None: the run type has no such option, and the message offers none; `advice`
+    replaces what the message tells to do); a setting the file lacks (an older version wrote
+    it) counts as saved None."""
+    declaration = RUN_TYPES[run_type]
+    before, now = _dotted(saved, declaration.sections), _dotted(current, declaration.sections)
+    changes = [f"{name}: saved {before.get(name)!r}, now {value!r}" for name, value in now.items()
+               if before.get(name) != value and name not in declaration.may_change]
+    if changes and not allow_change:
+        advice = advice or ("choose a new run directory, or pass allow_config_change=True (CLI: --allow-config-change)"
+                            " if you mean it" if allow_change is not None else
+                            "choose a new run directory for a new experiment")
+        raise ValueError(f"{path} was written by a run with other settings ({'; '.join(changes[:5])}). Resuming "
+                         f"would mix two experiments: {advice}.")
+    return changes
+
+
 @dataclass
 class RunConfig:
     name: str = "stage1"
@@ -364,7 +517,7 @@ class RunConfig:
         kwargs = {}
         for key, value in values.items():
             if key in sections:
-                kwargs[key] = _build_section(sections[key], value, key)
+                kwargs[key] = section_from_dict(sections[key], value, key)
             else:
                 kwargs[key] = value
         return cls(**kwargs)
@@ -449,7 +602,9 @@ class RunConfig:
             return dotted, text
 
 
-def _build_section(section_cls, values: dict, section_name: str):
+def section_from_dict(section_cls, values: dict, section_name: str):
+    """A config section (`DataConfig`, ..., `VAEConfig`, `MapperConfig`) from a mapping read from a
+    file: a `ConfigError` for a value that is not a mapping and for an unknown key."""
     if not isinstance(values, dict):
         raise ConfigError(f"Config section {section_name!r} must be a mapping of keys to values; got {values!r}.")
     known = {f.name for f in dataclasses.fields(section_cls)}

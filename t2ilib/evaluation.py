@@ -32,18 +32,12 @@ ALL_METRICS = ("fid", "inception_score", "r_precision", "diversity", "fidelity")
 def generate_for_captions(generator, embeddings, noise_dim: int, num_per_caption: int = 1, seed: int = 0,
                           batch_size: int = 64) -> np.ndarray:
     """uint8 (N, num_per_caption, S, S, 3): each caption with its own seeded noise vectors."""
-    import keras
-
-    from t2ilib.viz import to_uint8
+    from t2ilib.models.sampling import sample_images, seeded_noise
 
     embeddings = np.asarray(embeddings, dtype=np.float32)
-    noise = np.random.default_rng(seed).standard_normal((len(embeddings), num_per_caption, noise_dim)).astype(np.float32)
-    flat_embeddings = np.repeat(embeddings, num_per_caption, axis=0)
-    flat_noise = noise.reshape(-1, noise_dim)
-    images = [to_uint8(keras.ops.convert_to_numpy(generator(flat_embeddings[start:start + batch_size],
-                                                            flat_noise[start:start + batch_size], training=False)[0]))
-              for start in range(0, len(flat_embeddings), batch_size)]
-    images = np.concatenate(images)
+    noise = seeded_noise(seed, (len(embeddings), num_per_caption, noise_dim))
+    images = sample_images(generator, np.repeat(embeddings, num_per_caption, axis=0), noise.reshape(-1, noise_dim),
+                           batch_size=batch_size)
     return images.reshape((len(embeddings), num_per_caption) + images.shape[1:])
 
 
@@ -61,7 +55,8 @@ def evaluate_run(run_dir, split: str = "test", num_images: int | None = None, nu
                  write: bool = True) -> dict:
     """Every requested metric of a Stage-I run on `split` (see module docstring); {name: MetricResult}."""
     from t2ilib.data.prepare import prepare_data
-    from t2ilib.training.stage1 import embed_all_captions, load_generator
+    from t2ilib.training.gan import embed_all_captions
+    from t2ilib.training.stage1 import load_generator
 
     unknown = set(metrics) - set(ALL_METRICS)
     if unknown:

@@ -233,7 +233,7 @@ def sample_captions(config: RunConfig, count: int) -> list[str]:
 def compare_runs(spec: SweepSpec, sweep_dir, num_captions: int = 4, num_noise: int = 1, seed: int = 0) -> dict:
     """Draw comparisons/<factor>.png and curves/<factor>.png; returns {variant name: uint8
     images (num_captions, num_noise, S, S, 3)} generated with the same captions and noise."""
-    from t2ilib.training.callbacks import generate_grid
+    from t2ilib.models.sampling import sample_grid
     from t2ilib.training.stage1 import load_generator
     from t2ilib.viz import plot_overlaid_histories, save_sample_grid
 
@@ -247,7 +247,7 @@ def compare_runs(spec: SweepSpec, sweep_dir, num_captions: int = 4, num_noise: i
             logger.warning("Sweep variant %s has no checkpoint yet; left out of the comparisons.", variant.name)
             continue
         generator, encoder, _ = load_generator(run_dir)
-        images[variant.name] = generate_grid(generator, encoder.encode(captions), noise)
+        images[variant.name] = sample_grid(generator, encoder.encode(captions), noise)
     for factor in spec.factors:
         chosen = [variant for variant in spec.variants_of(factor) if variant.name in images]
         if not chosen:

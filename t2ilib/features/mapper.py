@@ -17,27 +17,12 @@ caption's own image is among the first k (chance: k / number of images).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import keras
 import numpy as np
 import pandas as pd
 from keras import layers, ops
 
-
-@dataclass
-class MapperConfig:
-    """Settings of a text-to-feature mapper (saved as mapper.json beside its weights)."""
-
-    hidden_units: int = 512
-    hidden_layers: int = 2
-    dropout: float = 0.1
-    epochs: int = 40
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    cosine_weight: float = 1.0
-    mse_weight: float = 1.0
-    seed: int = 0
+from t2ilib.config import MapperConfig
 
 
 @keras.saving.register_keras_serializable(package="t2ilib")

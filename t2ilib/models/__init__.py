@@ -2,7 +2,8 @@
 conditional VAE, and the R-precision judge (`t2ilib.models.judge`).
 
 The building blocks they share (conditioning augmentation, up/down blocks, KL) are in
-`t2ilib.models.blocks`.
+`t2ilib.models.blocks`; drawing uint8 images from any of the GAN generators (their one output
+contract: images first) in `t2ilib.models.sampling`.
 """
 
 from t2ilib.models.cvae import ConditionalVAE, improved_model

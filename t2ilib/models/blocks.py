@@ -255,8 +255,8 @@ class ConditionalGAN(keras.Model):
     """What every text-conditioned GAN of the kit shares (StackGAN Stage-I, DF-GAN): a generator
     and a discriminator, `compile(d_optimizer=..., g_optimizer=...)`, `build_all` (every weight
     and optimizer slot created, so a checkpoint can be restored into them) and `sampler`, the
-    generator that sample grids, guards and evaluation draw from. A family adds its losses in
-    `train_step` and its metric trackers."""
+    generator that sample grids, guards and evaluation draw from (images first:
+    `t2ilib.models.sampling`). A family adds its losses in `train_step` and its metric trackers."""
 
     def __init__(self, generator, discriminator, **kwargs):
         super().__init__(**kwargs)
@@ -283,6 +283,5 @@ class ConditionalGAN(keras.Model):
         return self
 
     def call(self, embeddings, noise, training=False):
-        images, _, _ = self.sampler(embeddings, noise, training=training)
-        return images
+        return self.sampler(embeddings, noise, training=training)[0]  # images first (t2ilib.models.sampling)
 

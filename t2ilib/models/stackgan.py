@@ -250,13 +250,18 @@ def learning_rate_schedule(learning_rate: float, steps_per_epoch: int, decay_epo
         learning_rate, decay_steps=steps_per_epoch * decay_epochs, decay_rate=0.5, staircase=True)
 
 
-def compile_gan(gan, config, steps_per_epoch: int):
+def compile_gan(gan, config, steps_per_epoch: int, learning_rate: float | None = None,
+                lr_decay_epochs: int | None = None):
     """Compile a GAN with the configured optimizers (loss-scaled under mixed_float16), XLA
-    setting and learning-rate schedule, and create every weight and optimizer slot."""
+    setting and learning-rate schedule, and create every weight and optimizer slot.
+    `learning_rate` / `lr_decay_epochs`: the run's own (Stage-II: its stage2 section's); None:
+    the train section's."""
     train_config = config.train
+    learning_rate = train_config.learning_rate if learning_rate is None else learning_rate
+    lr_decay_epochs = train_config.lr_decay_epochs if lr_decay_epochs is None else lr_decay_epochs
 
     def optimizer():
-        schedule = learning_rate_schedule(train_config.learning_rate, steps_per_epoch, train_config.lr_decay_epochs)
+        schedule = learning_rate_schedule(learning_rate, steps_per_epoch, lr_decay_epochs)
         return wrap_optimizer(make_optimizer(train_config.optimizer, schedule, train_config.beta_1),
                               train_config.mixed_precision)
 

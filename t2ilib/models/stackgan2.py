@@ -44,6 +44,9 @@ NUM_UP_BLOCKS = 4  # Stage-II always goes (S/16) -> S with four x2 up-blocks
 class StageIIGenerator(keras.Model):
     """(caption embedding, noise) -> (image_SxS, mu, log-variance, stage1_image).
 
+    The images come first, as from every generator of the kit (`t2ilib.models.sampling`);
+    `image_pair` gives the Stage-I image and its refinement together.
+
     The Stage-I generator draws a low-resolution image (S/4 x S/4, 64x64 for S=256); Stage-II
     encodes it, sees the caption again through its own conditioning augmentation, and paints
     the S x S image:
@@ -120,6 +123,13 @@ class StageIIGenerator(keras.Model):
             x = block(x, training=training)  # doubles the side, up to (B, S, S, gf/4)
         images = self.tanh(self.to_image(x))  # (B, S, S, 3) in [-1, 1]
         return images, ops.cast(mu, "float32"), ops.cast(log_variance, "float32"), stage1_images
+
+    def image_pair(self, embeddings, noise):
+        """(Stage-I images, Stage-II images) for the same captions and noise, in inference mode,
+        both in [-1, 1]: the side-by-side grid's pair (`t2ilib.models.sampling.sample_image_pairs`).
+        A plain call returns the Stage-II images first, like every generator of the kit."""
+        images, _, _, stage1_images = self(embeddings, noise, training=False)
+        return stage1_images, images
 
     def build_for(self, batch_size: int = 2):
         """Create the weights (Stage-I's too, if new) by running a dummy batch."""
@@ -207,10 +217,6 @@ class StackGANStage2(StackGANStage1):
                  kl_weight: float = 2.0, seed: int | None = None, **kwargs):
         super().__init__(generator, discriminator, kl_weight=kl_weight, seed=seed, **kwargs)
 
-    def call(self, embeddings, noise, training=False):
-        images, _, _, _ = self.generator(embeddings, noise, training=training)
-        return images
-
     def train_step(self, data):
         real_images, embeddings, wrong_images, noise, condition_noise = unpack_batch(self, data)
 
@@ -249,24 +255,27 @@ def build_stage2(config, stage1_generator: StageIGenerator, embedding_dim: int, 
                  image_size: int = 256) -> StackGANStage2:
     """Build and compile a Stage-II GAN on top of a (trained) Stage-I generator.
 
-    Widths, activation, KL weight and optimizer settings come from the `RunConfig` as for
-    `build_stage1`; `image_size` must be 4x the Stage-I generator's (256 for 64).
+    Stage-II's own settings come from `config.stage2` (widths, residual blocks, learning rate and
+    its halving); the activation, condition size and KL weight from `config.model` (those of the
+    Stage-I run), the optimizer, beta_1 and precision from `config.train`. `image_size` must be
+    4x the Stage-I generator's (256 for 64).
     All weights and optimizer slots exist on return. The Stage-I generator is frozen in place.
     Stage-II's layers take the configured precision policy (`train.mixed_precision`).
     """
     with precision_policy(config.train.mixed_precision):
         return compile_gan(_stage2_models(config, stage1_generator, embedding_dim, image_size), config,
-                           steps_per_epoch)
+                           steps_per_epoch, learning_rate=config.stage2.learning_rate,
+                           lr_decay_epochs=config.stage2.lr_decay_epochs)
 
 
 def _stage2_models(config, stage1_generator: StageIGenerator, embedding_dim: int, image_size: int):
-    model_config, train_config = config.model, config.train
+    model_config, train_config, settings = config.model, config.train, config.stage2
     generator = StageIIGenerator(
-        stage1_generator, embedding_dim, image_size=image_size, generator_width=model_config.generator_width,
-        condition_dim=model_config.condition_dim, num_residual=config.stage2.num_residual,
+        stage1_generator, embedding_dim, image_size=image_size, generator_width=settings.generator_width,
+        condition_dim=model_config.condition_dim, num_residual=settings.num_residual,
         last_activation=model_config.last_activation, seed=train_config.seed + 2, name="stage2_generator")
     discriminator = StageIIDiscriminator(
-        embedding_dim, image_size=image_size, discriminator_width=model_config.discriminator_width,
+        embedding_dim, image_size=image_size, discriminator_width=settings.discriminator_width,
         condition_dim=model_config.condition_dim, joint_kernel_size=model_config.joint_kernel_size,
         name="stage2_discriminator")
     return StackGANStage2(generator, discriminator, kl_weight=model_config.kl_weight,

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 
 from t2ilib.metrics.rprecision import chance_p_value, r_precision_from_codes
-from t2ilib.viz import to_uint8
+from t2ilib.models.sampling import sample_images
 
 logger = logging.getLogger("t2ilib")
 
@@ -82,11 +82,7 @@ class AgreementScore(keras.callbacks.Callback):
                 "p_value": chance_p_value(result["hits"], len(images), chance)}
 
     def generate(self) -> np.ndarray:
-        images = [to_uint8(keras.ops.convert_to_numpy(
-                      self.generator(self.embeddings[start:start + self.batch_size],
-                                     self.noise[start:start + self.batch_size], training=False)[0]).astype(np.float32))
-                  for start in range(0, len(self.embeddings), self.batch_size)]
-        return np.concatenate(images)
+        return sample_images(self.generator, self.embeddings, self.noise, batch_size=self.batch_size)
 
     def due(self, finished: int) -> bool:
         last_epoch = (self.params or {}).get("epochs")

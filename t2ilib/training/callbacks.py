@@ -21,20 +21,11 @@ import keras
 import numpy as np
 
 from t2ilib.errors import TrainingDiverged  # noqa: F401  (raised here, defined TF-free)
+from t2ilib.models.sampling import sample_grid, sample_images, sample_pair_grid
 from t2ilib.training.checkpoints import non_finite_variables
-from t2ilib.viz import plot_history, save_sample_grid, save_stacked_grid, to_uint8
+from t2ilib.viz import plot_history, save_sample_grid, save_stacked_grid
 
 logger = logging.getLogger("t2ilib")
-
-
-def generate_grid(generator, embeddings: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    """uint8 (num_captions, num_noise, H, W, 3): every caption with every noise vector."""
-    num_captions, num_noise = len(embeddings), len(noise)
-    repeated_embeddings = np.repeat(embeddings, num_noise, axis=0)
-    tiled_noise = np.tile(noise, (num_captions, 1))
-    images, _, _ = generator(repeated_embeddings, tiled_noise, training=False)
-    images = to_uint8(keras.ops.convert_to_numpy(images))
-    return images.reshape((num_captions, num_noise) + images.shape[1:])
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -59,21 +50,9 @@ class SampleGrid(keras.callbacks.Callback):
         finished = epoch + 1
         if finished % self.every_epochs:
             return
-        images = generate_grid(self.generator, self.embeddings, self.noise)
+        images = sample_grid(self.generator, self.embeddings, self.noise)
         self.last_path = save_sample_grid(images, self.captions, self.directory / f"epoch_{finished:04d}.png",
                                           title=f"epoch {finished}")
-
-
-def generate_stacked_grid(generator, embeddings: np.ndarray, noise: np.ndarray):
-    """A Stage-II generator's pair of uint8 grids, (num_captions, num_noise, ...) each: the
-    Stage-I images and their Stage-II refinements, every caption with every noise vector."""
-    num_captions, num_noise = len(embeddings), len(noise)
-    repeated_embeddings = np.repeat(np.asarray(embeddings, dtype=np.float32), num_noise, axis=0)
-    tiled_noise = np.tile(np.asarray(noise, dtype=np.float32), (num_captions, 1))
-    refined, _, _, first = generator(repeated_embeddings, tiled_noise, training=False)
-    first, refined = (to_uint8(keras.ops.convert_to_numpy(images)) for images in (first, refined))
-    return (first.reshape((num_captions, num_noise) + first.shape[1:]),
-            refined.reshape((num_captions, num_noise) + refined.shape[1:]))
 
 
 class StackedSampleGrid(SampleGrid):
@@ -84,7 +63,7 @@ class StackedSampleGrid(SampleGrid):
         finished = epoch + 1
         if finished % self.every_epochs:
             return
-        first, refined = generate_stacked_grid(self.generator, self.embeddings, self.noise)
+        first, refined = sample_pair_grid(self.generator, self.embeddings, self.noise)
         self.last_path = save_stacked_grid(first, refined, self.captions, self.directory / f"epoch_{finished:04d}.png",
                                            title=f"epoch {finished}: Stage-I (left) and Stage-II (right)")
 
@@ -106,8 +85,7 @@ class ShapesFidelity(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         from t2ilib.metrics.fidelity import shapes_fidelity
 
-        images, _, _ = self.generator(self.embeddings, self.noise, training=False)
-        score = shapes_fidelity(to_uint8(keras.ops.convert_to_numpy(images)), self.attributes)
+        score = shapes_fidelity(sample_images(self.generator, self.embeddings, self.noise), self.attributes)
         if logs is not None:
             logs["fidelity"] = score["mean"]
 

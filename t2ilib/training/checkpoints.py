@@ -362,3 +362,9 @@ def check_writable(path) -> None:
         raise PermissionError(f"Cannot write to {probe_in} ({os.strerror(error.errno) if error.errno else error}): "
                               f"{path} needs a folder you can write to. On Colab, check that Drive is mounted "
                               "(and not full); otherwise choose another folder.") from error
+
+
+def gan_checkpoint_parts(gan) -> dict:
+    """What a GAN run's checkpoint holds: the whole model (every network inside it, Stage-II's
+    frozen Stage-I generator included, so a run is self-contained) and both optimizers."""
+    return {"model": gan, "g_optimizer": gan.g_optimizer, "d_optimizer": gan.d_optimizer}

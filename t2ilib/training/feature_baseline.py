@@ -33,13 +33,15 @@ import keras
 import numpy as np
 import pandas as pd
 
-from t2ilib.config import RunConfig, TextConfig
+from t2ilib.config import MapperConfig, RunConfig, TextConfig, resume_changes, section_from_dict
 from t2ilib.data.prepare import fixed_sample_rows, prepare_data
-from t2ilib.features.mapper import MapperConfig, build_mapper, mapped_retrieval
+from t2ilib.features.mapper import build_mapper, mapped_retrieval
 from t2ilib.features.xception import FEATURE_ENCODER
+from t2ilib.models.sampling import sample_grid, seeded_noise
 from t2ilib.training import stage1
-from t2ilib.training.callbacks import HistoryCSV, generate_grid
+from t2ilib.training.callbacks import HistoryCSV
 from t2ilib.training.checkpoints import refuse_non_finite
+from t2ilib.training.gan import embed_all_captions, sample_noise
 from t2ilib.viz import save_sample_grid, side_by_side
 
 logger = logging.getLogger("t2ilib")
@@ -85,7 +87,7 @@ def train_mapper(feature_run_dir, mapper_dir, text_config: TextConfig, mapper_co
     Writes mapper.json, mapper.weights.h5, history.csv and metrics.json in `mapper_dir`; called
     again with the same settings it returns the saved metrics without retraining.
     """
-    mapper_config = mapper_config or MapperConfig()
+    mapper_config = (mapper_config or MapperConfig()).validate()
     mapper_dir = Path(mapper_dir)
     feature_config = _load_run_config(feature_run_dir, feature=True)
     settings = {"mapper": asdict(mapper_config), "text": asdict(text_config),
@@ -93,15 +95,14 @@ def train_mapper(feature_run_dir, mapper_dir, text_config: TextConfig, mapper_co
                 "data": {key: getattr(feature_config.data, key) for key in SAME_DATA_KEYS}}
     info_path = mapper_dir / MAPPER_FILE
     if info_path.exists() and (mapper_dir / MAPPER_WEIGHTS).exists():
-        saved = json.loads(info_path.read_text())
-        if {key: saved.get(key) for key in settings} == settings:
-            return json.loads((mapper_dir / "metrics.json").read_text())
-        raise ValueError(f"{info_path} holds a mapper trained with other settings; choose another mapper_dir "
-                         "or delete that one.")
+        # the same settings (t2ilib.config.RUN_TYPES["mapper"]: none may change): reuse it
+        resume_changes("mapper", info_path, json.loads(info_path.read_text()), settings, allow_change=None,
+                       advice="choose another mapper_dir, or delete that one")
+        return json.loads((mapper_dir / "metrics.json").read_text())
 
     prepared = prepare_data(feature_config.data, progress=False)
-    condition, conditions = stage1.embed_all_captions(feature_config, prepared)
-    encoder, embeddings = stage1.embed_all_captions(_text_run_config(feature_config, text_config), prepared)
+    condition, conditions = embed_all_captions(feature_config, prepared)
+    encoder, embeddings = embed_all_captions(_text_run_config(feature_config, text_config), prepared)
     train = prepared.split("train")
     held_out = "validation" if (prepared.captions["split"] == "validation").any() else "test"
     validation = prepared.split(held_out)
@@ -168,10 +169,10 @@ def load_mapper(mapper_dir, feature_run_dir=None):
         raise FileNotFoundError(f"No trained mapper in {mapper_dir}: run train_mapper(feature_run_dir, mapper_dir, ...) first.")
     info = json.loads(info_path.read_text())
     feature_config = _load_run_config(feature_run_dir or info["feature_run_dir"], feature=True)
-    text_config = TextConfig(**info["text"])
+    text_config = section_from_dict(TextConfig, info["text"], "text")
     prepared = prepare_data(feature_config.data, progress=False)
-    encoder, _ = stage1.embed_all_captions(_text_run_config(feature_config, text_config), prepared)
-    mapper = build_mapper(info["text_dim"], info["feature_dim"], MapperConfig(**info["mapper"]), compile=False)
+    encoder, _ = embed_all_captions(_text_run_config(feature_config, text_config), prepared)
+    mapper = build_mapper(info["text_dim"], info["feature_dim"], MapperConfig.from_dict(info["mapper"]), compile=False)
     mapper.load_weights(mapper_dir / MAPPER_WEIGHTS)
     refuse_non_finite(mapper.variables, f"The mapper weights {mapper_dir / MAPPER_WEIGHTS}")
     return mapper, encoder, info
@@ -197,8 +198,7 @@ def _map(mapper, embeddings: np.ndarray, batch_size: int = 1024) -> np.ndarray:
 
 def _draw(generator, config: RunConfig, conditions: np.ndarray, num_per_caption: int, seed: int) -> np.ndarray:
     """`stage1.generate`'s noise for `seed`, every condition with every noise vector."""
-    noise = np.random.default_rng(seed).standard_normal((num_per_caption, config.model.noise_dim)).astype(np.float32)
-    return generate_grid(generator, conditions, noise)
+    return sample_grid(generator, conditions, seeded_noise(seed, (num_per_caption, config.model.noise_dim)))
 
 
 def _resize(images: np.ndarray, size: int) -> np.ndarray:
@@ -215,14 +215,14 @@ def reconstruction_grid(run_dir, path=None, num_images: int | None = None) -> Pa
     run_dir = Path(run_dir)
     generator, _, config = stage1.load_generator(run_dir)
     prepared = prepare_data(config.data, progress=False)
-    _, conditions = stage1.embed_all_captions(config, prepared)
+    _, conditions = embed_all_captions(config, prepared)
     return _reconstruction_grid(generator, config, prepared, conditions, path or run_dir / "samples" / "reconstructions.png",
                                 num_images)
 
 
 def _reconstruction_grid(generator, config: RunConfig, prepared, conditions: np.ndarray, path, num_images=None) -> Path:
     rows = fixed_sample_rows(prepared.captions, num_images or config.train.num_sample_captions)
-    generated = generate_grid(generator, conditions[rows], stage1.sample_noise(config))  # (C, K, S, S, 3)
+    generated = sample_grid(generator, conditions[rows], sample_noise(config))  # (C, K, S, S, 3)
     originals = _resize(prepared.cache.array[prepared.captions.loc[rows, "row"].to_numpy()], generated.shape[2])
     cells = side_by_side(np.broadcast_to(originals[:, None], generated.shape), generated)
     labels = [f"{image}: {caption}" for image, caption in prepared.captions.loc[rows, ["image", "caption"]].to_numpy()]
@@ -270,13 +270,13 @@ def compare_with_text(text_run_dir, feature_run_dir, mapper_dir, output_dir, cap
     save_sample_grid(side_by_side(text_images, feature_images), captions, output_dir / "comparison.png",
                      title="same caption, same noise: text-conditioned Stage-I (left) | "
                            "text -> mapper -> Xception-feature Stage-I (right)")
-    _, conditions = stage1.embed_all_captions(feature_config, prepared)
+    _, conditions = embed_all_captions(feature_config, prepared)
     _reconstruction_grid(feature_generator, feature_config, prepared, conditions, output_dir / "reconstructions.png")
 
     rows = []
     if prepared.attributes is not None:
-        _, text_embeddings = stage1.embed_all_captions(text_config, prepared)
-        _, mapper_embeddings = stage1.embed_all_captions(_text_run_config(feature_config, TextConfig(**info["text"])),
+        _, text_embeddings = embed_all_captions(text_config, prepared)
+        _, mapper_embeddings = embed_all_captions(_text_run_config(feature_config, section_from_dict(TextConfig, info["text"], "text")),
                                                          prepared)
         mapped = _map(mapper, mapper_embeddings)
         for label, generator, config, vectors in (

@@ -1,6 +1,7 @@
 """Train StackGAN Stage-II on top of a finished Stage-I run, resume it, sample from both stages.
 
-A Stage-II run directory holds the same files as a Stage-I run (see `t2ilib.training.stage1`):
+A Stage-II run directory holds the same files as a Stage-I run (see `t2ilib.training.gan`, which
+trains both):
     config.json            the RunConfig; `stage2.stage1_run_dir` names the Stage-I run it refines
     checkpoints/           RunCheckpoint files (Stage-II networks and optimizers, the frozen
                            Stage-I weights it was trained against, the epoch)
@@ -31,30 +32,22 @@ the best checkpoint of the train section (`collapse_guard`, `best_metric`) watch
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from pathlib import Path
 
-import keras
 import numpy as np
 
-from t2ilib.acceleration import allow_gpu_memory_growth
+from t2ilib.acceleration import allow_gpu_memory_growth  # noqa: F401  (one helper for every trainer; tests)
 from t2ilib.config import RunConfig
-from t2ilib.data.pipeline import make_gan_dataset
-from t2ilib.data.prepare import fixed_sample_rows, prepare_data
+from t2ilib.models.sampling import sample_image_pairs, sample_pair_grid, seeded_noise
 from t2ilib.models.stackgan import StageIGenerator
 from t2ilib.models.stackgan2 import StageIIDiscriminator, StageIIGenerator, build_stage2
 from t2ilib.training import stage1
-from t2ilib.training.callbacks import (HistoryCSV, LossCurves, SaveCheckpoint, ShapesFidelity, StackedSampleGrid,
-                                      TensorBoardLog)
-from t2ilib.training.checkpoints import RunCheckpoint, RunFolder
-from t2ilib.training.agreement import agreement_callbacks
-from t2ilib.training.guards import guard_callbacks
-from t2ilib.training.resume import fit_resumable
-from t2ilib.viz import to_uint8
+from t2ilib.training.callbacks import StackedSampleGrid
+from t2ilib.training.checkpoints import RunCheckpoint, gan_checkpoint_parts
+from t2ilib.training.gan import (GANPlan, check_run_config, evaluation_rows_and_noise, load_run_config,
+                                 mismatched_attributes, resolved_paths, train_gan)
 
-# Stage-II settings that may change between a run and its resume.
-RESUMABLE_STAGE2_CHANGES = {"epochs"}
 GIB = 1024 ** 3
 COLAB_GPU_BYTES = 15 * GIB  # a Colab T4 shows 15 GB
 USABLE_FRACTION = 0.75  # leave a quarter for the CUDA context, cuDNN workspaces and fragmentation
@@ -72,8 +65,8 @@ def stage2_run_config(config: RunConfig, stage1_run_dir) -> RunConfig:
     if not path.exists():
         raise FileNotFoundError(f"No Stage-I run in {stage1_run_dir} (no config.json): train Stage-I first "
                                 "(train_stage1, notebook 03, or `t2ilib train`).")
-    stage1_config = stage1.resolved_paths(RunConfig.load(path))
-    mine, theirs = stage1.resolved_paths(config).to_dict(), stage1_config.to_dict()
+    stage1_config = resolved_paths(RunConfig.load(path))
+    mine, theirs = resolved_paths(config).to_dict(), stage1_config.to_dict()
     differences = [(section, key, theirs[section][key], mine[section][key])
                    for section in ("text", "model") for key in mine[section]
                    if mine[section][key] != theirs[section][key]]
@@ -94,34 +87,18 @@ def stage2_run_config(config: RunConfig, stage1_run_dir) -> RunConfig:
 
 def check_stage2_config(run_dir: Path, config: RunConfig, allow_config_change: bool = False,
                         write: bool = True) -> list[str]:
-    """Refuse to resume a Stage-II run whose stage2 section changed (beyond `epochs`) unless
-    `allow_config_change`, then the checks of Stage-I (`stage1.check_run_config`, which saves
-    config.json when `write`). Returns the allowed changes, as `stage1.check_run_config` does."""
-    path = run_dir / "config.json"
-    changes = []
-    if path.is_file():
-        saved = RunConfig.load(path).stage2.__dict__
-        differences = [(key, saved[key], value) for key, value in config.stage2.__dict__.items()
-                       if saved[key] != value and key not in RESUMABLE_STAGE2_CHANGES]
-        changes = [f"stage2.{k}: saved {a!r}, now {b!r}" for k, a, b in differences]
-        if differences and not allow_config_change:
-            raise ValueError(f"{path} was written by a Stage-II run with other settings ({'; '.join(changes[:5])}). "
-                             "Choose a new run directory, or pass allow_config_change=True if you mean it.")
-    return changes + stage1.check_run_config(run_dir, config, allow_config_change, write=write)
+    """`check_run_config` for a Stage-II run: the stage2 section is compared as well (only
+    `stage2.epochs` may change; `t2ilib.config.RUN_TYPES["stage2"]`)."""
+    return check_run_config(run_dir, config, allow_config_change, write=write, run_type="stage2")
 
 
 def build_config(config: RunConfig) -> RunConfig:
-    """`config` with Stage-II's widths and optimizer settings where `build_stage2` reads them."""
-    return config.replace(**{"model.generator_width": config.stage2.generator_width,
-                             "model.discriminator_width": config.stage2.discriminator_width,
-                             "train.learning_rate": config.stage2.learning_rate,
-                             "train.lr_decay_epochs": config.stage2.lr_decay_epochs})
+    """`config` itself: Stage-II reads its widths and learning rate from `config.stage2`
+    (`build_stage2`). Kept for callers written before that (benchmarks/drive_budget.py)."""
+    return config
 
 
-def checkpoint_parts(gan) -> dict:
-    """What a Stage-II checkpoint holds: the whole model (the frozen Stage-I weights included,
-    so a Stage-II run is self-contained) and both optimizers."""
-    return {"model": gan, "g_optimizer": gan.g_optimizer, "d_optimizer": gan.d_optimizer}
+checkpoint_parts = gan_checkpoint_parts  # the name benchmarks/drive_budget.py uses
 
 
 # ---------------------------------------------------------------------------------------
@@ -255,12 +232,24 @@ def format_memory_estimate(rows: list[dict], gpu_bytes: int = COLAB_GPU_BYTES) -
 # ---------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------
-def refined_images(generator):
-    """A (embeddings, noise) -> (images, mu, log-variance) view of a Stage-II generator, the
-    interface of a Stage-I generator that `generate_grid` and `ShapesFidelity` call."""
-    def call(embeddings, noise, training=False):
-        return generator(embeddings, noise, training=training)[:3]
-    return call
+def stage2_plan(config: RunConfig, stage1_run_dir) -> GANPlan:
+    """What a Stage-II run gives `train_gan`: the stage2 section's size, batch and epochs, the
+    frozen generator of `stage1_run_dir` to build on, the paired grid and `evaluate_stage2`."""
+    settings = config.stage2
+
+    def load_stage1_generator():
+        return stage1.load_generator(stage1_run_dir)[0]
+
+    def build(embedding_dim, steps_per_epoch, stage1_generator, verbose):
+        if verbose:
+            print(format_memory_estimate(memory_estimate(config, (settings.batch_size,), embedding_dim)))
+        return build_stage2(config, stage1_generator, embedding_dim, steps_per_epoch, image_size=settings.image_size)
+
+    return GANPlan(name="Stage-II", run_type="stage2", image_size=settings.image_size, batch_size=settings.batch_size,
+                   batch_setting="stage2.batch_size", epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,
+                   build=build, evaluate=evaluate_stage2, load_base=load_stage1_generator,
+                   sample_grid=StackedSampleGrid,
+                   extra_metrics={"stage1_run_dir": settings.stage1_run_dir})
 
 
 def train_stage2(config: RunConfig, run_dir, stage1_run_dir, verbose: int = 1, allow_config_change: bool = False,
@@ -269,78 +258,9 @@ def train_stage2(config: RunConfig, run_dir, stage1_run_dir, verbose: int = 1, a
 
     Returns the metrics dictionary that is also written to `run_dir/metrics.json`.
     """
-    run_dir = Path(run_dir)
     config = stage2_run_config(config.validate(), stage1_run_dir).validate()  # before anything is written
-    folder = RunFolder(run_dir)  # refuses a file or a read-only folder
-    changes = check_stage2_config(run_dir, config, allow_config_change, write=False)
-    allow_gpu_memory_growth()
-    settings = config.stage2
-    stage1_generator, _, _ = stage1.load_generator(stage1_run_dir)
-    keras.utils.set_random_seed(config.train.seed)
-    prepared = prepare_data(config.data, image_size=settings.image_size, progress=verbose > 0)
-    stage1.check_settings_against_data(config, prepared, settings.batch_size, "stage2.batch_size")
-    with folder.undo_on_failure():  # a start that fails leaves the run folder as it was
-        return _train_stage2(config, folder, changes, stage1_generator, prepared, verbose, extra_callbacks)
-
-
-def _train_stage2(config: RunConfig, folder: RunFolder, changes: list[str], stage1_generator, prepared, verbose: int,
-                  extra_callbacks) -> dict:
-    run_dir, settings = folder.path, config.stage2
-    _, embeddings = stage1.embed_all_captions(config, prepared)  # the Stage-I run's cached embeddings
-
-    train = prepared.split("train")
-    steps_per_epoch = settings.steps_per_epoch or len(train) // settings.batch_size
-
-    def dataset_from(step: int):
-        return make_gan_dataset(prepared.cache.array, train["row"].to_numpy(), embeddings[train.index],
-                                batch_size=settings.batch_size, image_size=settings.image_size,
-                                augment=config.data.augment, flip=config.data.flip, seed=config.train.seed,
-                                repeat=True, start_step=step,
-                                noise_dims=(config.model.noise_dim, config.model.condition_dim))
-
-    if verbose:
-        print(format_memory_estimate(memory_estimate(config, (settings.batch_size,), embeddings.shape[1])))
-    gan = build_stage2(build_config(config), stage1_generator, embeddings.shape[1], steps_per_epoch,
-                       image_size=settings.image_size)
-    checkpoint = folder.run_checkpoint(checkpoint_parts(gan), max_to_keep=config.train.max_to_keep,
-                                       write_config=lambda: config.save(run_dir / "config.json"))
-    start_step = stage1.restore_run(checkpoint, steps_per_epoch, changes, verbose)
-    if checkpoint.latest is not None:  # restored: record the settings it continues with, drop unsaved epochs
-        config.save(run_dir / "config.json")
-        folder.trim_history(start_step // steps_per_epoch)
-
-    sample_rows = fixed_sample_rows(prepared.captions, config.train.num_sample_captions)
-    callbacks = [StackedSampleGrid(gan.generator, prepared.captions.loc[sample_rows, "caption"].tolist(),
-                                   embeddings[sample_rows], stage1.sample_noise(config), run_dir / "samples")]
-    if prepared.attributes is not None:
-        rows, noise = stage1.evaluation_rows_and_noise(config, prepared)
-        callbacks.append(ShapesFidelity(refined_images(gan.generator), embeddings[rows],
-                                        prepared.attributes.loc[rows], noise))
-    # The collapse guard and the best checkpoint of the train section, as in Stage-I; the guard
-    # judges the refined images (the generator's first output).
-    # Image-text agreement (r_precision) of the refined images; the collapse guard reads it.
-    agreement = agreement_callbacks(config, prepared, embeddings, refined_images(gan.generator), run_dir)
-    callbacks += agreement
-    callbacks += guard_callbacks(config, gan, run_dir, embeddings[sample_rows], stage1.sample_noise(config), agreement)
-    saver = SaveCheckpoint(checkpoint, config.train.checkpoint_every_epochs, config.train.checkpoint_every_steps,
-                           initial_step=start_step)  # also stops the run on NaN/Inf
-    callbacks += [
-        HistoryCSV(run_dir / "history.csv"),
-        TensorBoardLog(run_dir, start_step, steps_per_epoch),  # run_dir/logs: scalars + sample grid, global step
-        LossCurves(run_dir / "history.csv", run_dir / "loss_curves.png", title="Stage-II losses (and agreement scores)"),
-        saver,
-        keras.callbacks.TerminateOnNaN(),
-        *extra_callbacks,
-    ]
-    fit_resumable(gan, dataset_from, start_step, settings.epochs, steps_per_epoch, callbacks, verbose)
-    saver.raise_if_diverged()  # TrainingDiverged: names the epoch/step and the checkpoint kept
-    metrics = evaluate_stage2(gan.generator, config, prepared, embeddings)
-    metrics.update(stage1.fidelity_history(run_dir))
-    metrics["stage1_run_dir"] = settings.stage1_run_dir
-    metrics["epochs_trained"] = int(checkpoint.epoch.numpy())
-    metrics["optimizer_steps"] = int(gan.g_optimizer.iterations.numpy())
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
+    return train_gan(config, run_dir, stage2_plan(config, stage1_run_dir), verbose, allow_config_change,
+                     extra_callbacks)
 
 
 def evaluate_stage2(generator, config: RunConfig, prepared, embeddings: np.ndarray) -> dict:
@@ -353,15 +273,10 @@ def evaluate_stage2(generator, config: RunConfig, prepared, embeddings: np.ndarr
         return metrics
     from t2ilib.metrics.fidelity import chance_fidelity, compare_fidelity, shapes_fidelity
 
-    rows, noise = stage1.evaluation_rows_and_noise(config, prepared)
-    low, high = [], []
-    for start in range(0, len(rows), 32):
-        refined, _, _, first = generator(embeddings[rows[start:start + 32]], noise[start:start + 32], training=False)
-        high.append(to_uint8(keras.ops.convert_to_numpy(refined)))
-        low.append(to_uint8(keras.ops.convert_to_numpy(first)))
-    high, low = np.concatenate(high), np.concatenate(low)
+    rows, noise = evaluation_rows_and_noise(config, prepared)
+    low, high = sample_image_pairs(generator, embeddings[rows], noise, batch_size=32)
     truth = prepared.attributes.loc[rows].reset_index(drop=True)
-    mismatched = stage1.mismatched_attributes(prepared, rows, config.train.seed)
+    mismatched = mismatched_attributes(prepared, rows, config.train.seed)
     metrics["fidelity"] = shapes_fidelity(high, truth)
     metrics["stage1_fidelity"] = shapes_fidelity(low, truth)
     metrics["stage2_minus_stage1"] = compare_fidelity(high, low, truth)  # paired: same captions, same noise
@@ -394,11 +309,11 @@ def load_stage2(run_dir):
     """The Stage-II generator of a run directory at its latest checkpoint (with its frozen
     Stage-I inside), the caption encoder and the config."""
     run_dir = Path(run_dir)
-    config = stage1.load_run_config(run_dir)
+    config = load_run_config(run_dir)
     stage1_generator, encoder, _ = stage1.load_generator(config.stage2.stage1_run_dir)
-    gan = build_stage2(build_config(config), stage1_generator, stage1_generator.embedding_dim, steps_per_epoch=1,
+    gan = build_stage2(config, stage1_generator, stage1_generator.embedding_dim, steps_per_epoch=1,
                        image_size=config.stage2.image_size)
-    checkpoint = RunCheckpoint(run_dir / "checkpoints", checkpoint_parts(gan))
+    checkpoint = RunCheckpoint(run_dir / "checkpoints", gan_checkpoint_parts(gan))
     if checkpoint.restore_or_initialize() == 0:
         raise FileNotFoundError(f"No checkpoint in {run_dir / 'checkpoints'}: train Stage-II first.")
     return gan.generator, encoder, config
@@ -425,8 +340,6 @@ def generate(run_dir, captions: list[str], stage: int = 2, num_per_caption: int 
         return stage1.generate(run_dir, captions, num_per_caption=num_per_caption, seed=seed)
     generator, encoder, config = load_stage2(run_dir)
     embeddings = encoder.encode(list(captions))
-    noise = np.random.default_rng(seed).standard_normal((num_per_caption, config.model.noise_dim)).astype(np.float32)
-    from t2ilib.training.callbacks import generate_stacked_grid
-
-    first, refined = generate_stacked_grid(generator, embeddings, noise)
+    noise = seeded_noise(seed, (num_per_caption, config.model.noise_dim))
+    first, refined = sample_pair_grid(generator, embeddings, noise)
     return first if stage == 1 else (first, refined)

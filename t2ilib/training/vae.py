@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 
-from t2ilib.config import DataConfig, above, at_least, check_batch_fits, one_of, raise_setting_problems, setting_problems
+from t2ilib.config import ConfigError, VAEConfig, check_batch_fits, resume_changes
 from t2ilib.data.cache import to_rgb
 from t2ilib.data.flickr8k import find_dataset_files
 from t2ilib.data.prepare import PreparedData, prepare_data
@@ -52,60 +52,6 @@ logger = logging.getLogger("t2ilib")
 MODEL_NAMES = ("report1", "report2", "report3", "improved")
 TABLE_COLUMNS = ["model", "parameters", "mse", "psnr", "ssim", "kl", "output_spread", "collapsed",
                  "fidelity", "fidelity_mismatched"]
-RESUMABLE = {"epochs", "data_dir", "cache_dir", "eval_samples"}  # may change between a run and its resume
-VAE_ALLOWED = {"shapes_num_images": at_least(3), "shapes_seed": at_least(0), "split_rule": one_of("reports", "official"),
-               "pooling": one_of("sum", "mean"), "epochs": at_least(0), "batch_size": at_least(1),
-               "learning_rate": above(0), "kl_weight": at_least(0), "latent_dim": at_least(1), "seed": at_least(0),
-               "max_to_keep": at_least(1), "eval_samples": at_least(1)}
-
-
-@dataclass
-class VAEConfig:
-    """Every setting of a VAE run. Defaults: the report's training on the built-in shapes data."""
-
-    dataset: str = "shapes"  # "shapes" (built in), "flickr8k" or a Flickr8k-format folder
-    data_dir: str = "t2ilib_data"  # datasets, splits, caches, embeddings
-    cache_dir: str = ""  # rebuildable caches there instead when set (DataConfig.cache_dir), e.g. local disk on Colab
-    shapes_num_images: int = 600
-    shapes_seed: int = 0
-    split_rule: str = "reports"  # see t2ilib.data.flickr8k.assign_splits
-    glove_path: str | None = None  # glove.6B.50d.txt; None: Word2Vec stand-in (shapes only)
-    pooling: str = "sum"  # the report summed the word vectors
-    epochs: int = 10  # train up to this epoch; raise and re-run to continue
-    batch_size: int = 32  # the report used 1 (a hard-coded reshape); any size works here
-    learning_rate: float | None = None  # None: the model's own (report: RMSprop 1e-2 / 1e-3; improved: Adam 1e-3)
-    kl_weight: float | None = None  # None: the model's own (1.0 for every model)
-    latent_dim: int = 16  # improved model only
-    seed: int = 0
-    max_to_keep: int = 2
-    eval_samples: int = 200  # held-out (test split) pairs that the metrics use
-
-    def data_config(self) -> DataConfig:
-        return DataConfig(dataset=self.dataset, data_dir=self.data_dir, cache_dir=self.cache_dir,
-                          split_rule=self.split_rule,
-                          shapes_num_images=self.shapes_num_images, shapes_seed=self.shapes_seed)
-
-    def validate(self) -> "VAEConfig":
-        """`ConfigError` naming every setting that is not allowed (t2ilib.config's one mechanism)."""
-        problems = setting_problems(self, VAE_ALLOWED)
-        if not problems and self.dataset not in ("shapes", "flickr8k") and not Path(self.dataset).is_dir():
-            problems.append(f"dataset = {self.dataset!r} (expected 'shapes', 'flickr8k' or a Flickr8k-format folder)")
-        raise_setting_problems(problems, how="change it in the VAEConfig or the vae-train options")
-        return self
-
-    def resolved(self) -> "VAEConfig":
-        """Paths made absolute, so vae_config.json works from any working directory."""
-        values = asdict(self)
-        values["data_dir"] = str(Path(self.data_dir).resolve())
-        for key in ("glove_path",) + (("dataset",) if self.dataset not in ("shapes", "flickr8k") else ()):
-            if values[key]:
-                values[key] = str(Path(values[key]).resolve())
-        return VAEConfig(**values)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "VAEConfig":
-        known = {field.name for field in fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known})
 
 
 # ---------------------------------------------------------------------------------------
@@ -211,11 +157,7 @@ def _check_run_config(run_dir: Path, model_name: str, config: VAEConfig, write: 
         for key in ("data_dir", "dataset", "glove_path"):  # relative paths of older runs, as they were read
             if saved.get(key) and not (key == "dataset" and saved[key] in ("shapes", "flickr8k")):
                 saved[key] = str(Path(saved[key]).resolve())
-        differences = [f"{key}: saved {saved.get(key)!r}, now {value!r}" for key, value in current.items()
-                       if key not in RESUMABLE and saved.get(key) != value]
-        if differences:
-            raise ValueError(f"{path} was written by a run with other settings ({'; '.join(differences[:4])}). "
-                             "Choose a new run directory for a new experiment.")
+        resume_changes("vae", path, {"vae": saved}, {"vae": current}, allow_change=None)  # t2ilib.config.RUN_TYPES
     if write:
         _write_vae_config(path, current)
     return current
@@ -246,7 +188,7 @@ def train_vae(model_name: str, run_dir, config: VAEConfig | None = None, encoder
     keras.utils.set_random_seed(config.seed)
     data = prepare_vae_data(config, encoder, progress=verbose > 0)
     rows, embeddings, targets = data.pairs("train")
-    check_batch_fits("batch_size", config.batch_size, len(rows), f"training pairs of {data.prepared.root}")
+    check_batch_fits("vae.batch_size", config.batch_size, len(rows), f"training pairs of {data.prepared.root}")
     with folder.undo_on_failure():  # a start that fails leaves the run folder as it was
         model, optimizer = build_vae(model_name, config, data.embeddings.shape[1])
         if isinstance(model, ConditionalVAE):
@@ -282,8 +224,13 @@ def load_vae(run_dir, encoder: TextEncoder | None = None):
     if not (run_dir / "vae_config.json").is_file():
         raise FileNotFoundError(f"{run_dir} is not a VAE run directory (no vae_config.json): train into it first "
                                 "(train_vae, `t2ilib vae-train`).")
-    saved = json.loads((run_dir / "vae_config.json").read_text())
-    config = VAEConfig.from_dict(saved)
+    path = run_dir / "vae_config.json"
+    saved = json.loads(path.read_text())
+    try:
+        config = VAEConfig.from_dict({key: value for key, value in saved.items() if key != "model"})
+    except ValueError as error:
+        raise ConfigError(f"{path}: not a valid VAE run config ({error}). Correct the file, or train into a new run "
+                          "directory.") from error
     data = prepare_vae_data(config, encoder)
     model, optimizer = build_vae(saved["model"], config, data.embeddings.shape[1])
     checkpoint = RunCheckpoint(run_dir / "checkpoints", {"model": model, "optimizer": optimizer})

@@ -1,0 +1,83 @@
+"""One config mechanism for every run type (t2ilib.config): named sections with the same
+unknown-key error and the same validation, and one resume check driven by `RUN_TYPES`."""
+
+import json
+
+import numpy as np
+import pytest
+
+from t2ilib.config import RUN_TYPES, ConfigError, MapperConfig, VAEConfig, preset, resume_changes
+
+
+def test_the_resume_check_reports_what_the_run_type_reads_and_may_not_change(tmp_path):
+    path = tmp_path / "config.json"
+    saved = preset("tiny").to_dict()
+    current = preset("tiny").replace(**{"train.epochs": 9, "stage2.batch_size": 3, "model.noise_dim": 5}).to_dict()
+    # Stage-I reads no stage2 section, and may train longer: only model.noise_dim counts
+    with pytest.raises(ValueError) as error:
+        resume_changes("stage1", path, saved, current)
+    message = str(error.value)
+    assert str(path) in message and "model.noise_dim: saved 8, now 5" in message
+    assert "allow_config_change=True" in message
+    assert "stage2" not in message and "train.epochs" not in message
+    assert resume_changes("stage1", path, saved, current, allow_change=True) == ["model.noise_dim: saved 8, now 5"]
+    # Stage-II reads its own section too
+    assert resume_changes("stage2", path, saved, current, allow_change=True) == [
+        "model.noise_dim: saved 8, now 5", "stage2.batch_size: saved 4, now 3"]
+    assert resume_changes("stage2", path, saved, preset("tiny").replace(**{"stage2.epochs": 7}).to_dict()) == []
+    assert "stage2.epochs" in RUN_TYPES["stage2"].may_change and "stage2.epochs" not in RUN_TYPES["stage1"].may_change
+
+
+def test_run_types_without_an_override_say_what_to_do_instead(tmp_path):
+    saved = {"vae": {"model": "report2", "epochs": 3, "learning_rate": None}}
+    assert resume_changes("vae", tmp_path / "vae_config.json", saved,
+                          {"vae": {"model": "report2", "epochs": 30, "learning_rate": None}}, allow_change=None) == []
+    with pytest.raises(ValueError, match=r"vae.learning_rate: saved None, now 0.001\). Resuming would mix two "
+                                         r"experiments: choose a new run directory for a new experiment\."):
+        resume_changes("vae", tmp_path / "vae_config.json", saved,
+                       {"vae": {"model": "report2", "epochs": 3, "learning_rate": 1e-3}}, allow_change=None)
+    with pytest.raises(ValueError, match="mapper.epochs: saved 40, now 1.*choose another mapper_dir"):
+        resume_changes("mapper", tmp_path / "mapper.json", {"mapper": {"epochs": 40}}, {"mapper": {"epochs": 1}},
+                       allow_change=None, advice="choose another mapper_dir, or delete that one")
+
+
+@pytest.mark.parametrize("section, name", [(VAEConfig, "vae"), (MapperConfig, "mapper")])
+def test_every_section_refuses_unknown_keys_with_the_same_error(section, name):
+    with pytest.raises(ConfigError, match=rf"Unknown keys \['epoch'\] in config section '{name}'"):
+        section.from_dict({"epoch": 3})
+    assert section.from_dict({"epochs": 3}).epochs == 3
+
+
+def test_every_section_is_validated_by_the_one_table():
+    with pytest.raises(ConfigError, match=r"vae.batch_size = 0 \(expected an integer >= 1\)"):
+        VAEConfig(batch_size=0).validate()
+    with pytest.raises(ConfigError, match=r"mapper.dropout = 1.5 \(expected a finite number >= 0 and < 1\)"):
+        MapperConfig(dropout=1.5).validate()
+    with pytest.raises(ConfigError, match=r"mapper.epochs = 'many' \(expected an integer\)"):
+        MapperConfig(epochs="many").validate()
+    assert VAEConfig().validate() == VAEConfig() and MapperConfig().validate() == MapperConfig()
+
+
+def test_a_vae_run_file_with_an_unknown_setting_names_the_file_and_what_to_do(tmp_path):
+    from t2ilib.training.vae import load_vae
+
+    (tmp_path / "vae_config.json").write_text(json.dumps({"model": "report2", **VAEConfig().__dict__, "colour": 1}))
+    with pytest.raises(ConfigError) as error:
+        load_vae(tmp_path)
+    assert str(tmp_path / "vae_config.json") in str(error.value) and "['colour']" in str(error.value)
+    assert "Correct the file, or train into a new run directory" in str(error.value)
+
+
+def test_stage2_reads_its_widths_and_learning_rate_from_its_own_section(tiny_config):
+    from t2ilib.models.stackgan import StageIGenerator
+    from t2ilib.models.stackgan2 import build_stage2
+
+    config = tiny_config.replace(**{"stage2.generator_width": 4, "stage2.discriminator_width": 2,
+                                    "stage2.learning_rate": 1e-3, "stage2.lr_decay_epochs": 5,
+                                    "model.generator_width": 8, "train.learning_rate": 2e-4})
+    stage1 = StageIGenerator(16, image_size=32, generator_width=8, condition_dim=8, noise_dim=8, seed=0).build_for()
+    gan = build_stage2(config, stage1, embedding_dim=16, steps_per_epoch=2, image_size=128)
+    assert gan.generator.generator_width == 4 and gan.discriminator.discriminator_width == 2
+    schedule = gan.g_optimizer.learning_rate
+    assert np.isclose(float(schedule), 1e-3)
+    assert config.model.generator_width == 8  # nothing written into the model section
