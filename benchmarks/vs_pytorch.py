@@ -222,7 +222,8 @@ def main(argv=None) -> None:
 
     print(f"Machine: {machine_line()}")
     size = 64 if args.stage == 1 else 256
-    print(f"Stage-{'I' * args.stage} {size}x{size}, official widths, float32; median of {args.rounds} interleaved "
+    print(f"Stage-{'I' * args.stage} {size}x{size}, official widths (precision and XLA: each row); "
+          f"median of {args.rounds} interleaved "
           f"rounds of {args.steps} steps after {args.warmup} warm-up steps", flush=True)
     kit, torch_worker = Worker("kit"), Worker("torch")
     started = time.perf_counter()
