@@ -14,8 +14,9 @@
   one device on the whole batch.
 - `jit_compile` (TrainConfig): compile the train step with XLA (`model.compile(jit_compile=...)`):
   true, false or "auto" (`resolve_jit_compile`): on for the StackGAN stages on one device, where
-  it was measured to help (Stage-I on a 2-core CPU: 1.7x at batch 16, 2x at batch 64; the gap
-  without it is TensorFlow's convolution gradients, benchmarks/RESULTS.md), off for DF-GAN
+  it was measured to help (Stage-I on an idle 2-core CPU: 1.7x at batch 16, 2x at batch 64 before
+  the up-blocks became one 2x2 convolution; level with it since, on a loaded machine;
+  benchmarks/RESULTS.md), off for DF-GAN
   (measured: no gain, and the compilation costs start-up time) and under a multi-replica
   strategy (Keras' own "auto" makes the same choice there). Keras' own "auto" would leave XLA
   off on every CPU-only machine, which is where the kit measured it helping most.

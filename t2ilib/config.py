@@ -106,8 +106,8 @@ class TrainConfig:
     fidelity_samples: int = 240  # generated images scored by the shapes fidelity metric at the end
     checkpoint_every_steps: int = 0  # also save every this many steps (0 = at epoch ends only); resume is step-exact
     mixed_precision: str = "off"  # off | auto (mixed_float16 on a GPU) | mixed_float16 | mixed_bfloat16
-    # XLA for the train step: true, false, or "auto" (StackGAN stages on one device: on, measured 1.7-2x
-    # faster on a CPU, benchmarks/RESULTS.md; DF-GAN and multi-replica strategies: off). See t2ilib.acceleration.
+    # XLA for the train step: true, false, or "auto" (StackGAN stages on one device: on; DF-GAN and
+    # multi-replica strategies: off). Figures: benchmarks/RESULTS.md; rules: t2ilib.acceleration.
     jit_compile: bool | str = "auto"
     strategy: str = "default"  # default (one device) | mirrored (all local GPUs) | tpu; batch_size is the global batch
     collapse_guard: bool = True  # warn when outputs collapse (t2ilib.training.guards.CollapseGuard)
