@@ -3,7 +3,8 @@
 This is the benchmark's PyTorch side (benchmarks/vs_pytorch.py): the architecture of
 hanzhanggit/StackGAN-Pytorch `code/model.py` (STAGE1_G/STAGE1_D, STAGE2_G/STAGE2_D) written out
 from docs/reference.md#stackgan, with the official trainable parameter counts asserted:
-Stage-I G 10,301,248 and D 5,715,713; Stage-II G 26,290,080 (the frozen Stage-I G adds none).
+Stage-I G 10,301,248 and D 5,715,713; Stage-II G 26,290,080 (the frozen Stage-I G adds none)
+and D 71,269,122 (the kit's 71,400,322 less its text Dense, see STAGE2_D_PARAMETERS).
 Like the port it uses a ReLU in the conditioning augmentation and reuses the generator's mu
 (detached) as the discriminator's text code, so D has no text Dense of its own.
 
@@ -22,6 +23,9 @@ from torch import nn
 STAGE1_G_PARAMETERS = 10_301_248
 STAGE1_D_PARAMETERS = 5_715_713
 STAGE2_G_PARAMETERS = 26_290_080
+# STAGE2_D: the kit's Stage-II D has 71,400,322; the port's has no text Dense of its own (it is
+# given the generator's mu), which is 1024 x 128 + 128 weights of the kit's: 71,269,122.
+STAGE2_D_PARAMETERS = 71_400_322 - (1024 * 128 + 128)
 
 
 def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
@@ -170,13 +174,13 @@ def build(stage: int = 1, embedding_dim: int = 1024) -> tuple[nn.Module, nn.Modu
     if stage == 2:
         generator = Stage2Generator(generator, embedding_dim)
         discriminator = Stage2Discriminator()
-        expected = STAGE2_G_PARAMETERS
+        expected, expected_d = STAGE2_G_PARAMETERS, STAGE2_D_PARAMETERS
     else:
         discriminator = Stage1Discriminator()
-        expected = STAGE1_G_PARAMETERS
-        if trainable_parameters(discriminator) != STAGE1_D_PARAMETERS:
-            raise AssertionError(f"STAGE1_D has {trainable_parameters(discriminator):,} trainable parameters, "
-                                 f"the official code {STAGE1_D_PARAMETERS:,}")
+        expected, expected_d = STAGE1_G_PARAMETERS, STAGE1_D_PARAMETERS
+    if trainable_parameters(discriminator) != expected_d:
+        raise AssertionError(f"STAGE{stage}_D has {trainable_parameters(discriminator):,} trainable parameters, "
+                             f"the official code {expected_d:,}")
     if trainable_parameters(generator) != expected:
         raise AssertionError(f"STAGE{stage}_G has {trainable_parameters(generator):,} trainable parameters, "
                              f"the official code {expected:,}")

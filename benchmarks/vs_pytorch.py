@@ -1,11 +1,13 @@
 """The kit's StackGAN training step against the official PyTorch StackGAN, on the same CPU.
 
     python benchmarks/vs_pytorch.py --rounds 5                 # Stage-I, batch 16 and 64
-    python benchmarks/vs_pytorch.py --stage 2 --batch-sizes 8  # Stage-II, 256x256
+    python benchmarks/vs_pytorch.py --stage 2                  # Stage-II, 256x256, batch 8
+    python benchmarks/vs_pytorch.py --kit default mixed_bfloat16 --torch channels-last
 
 Two worker processes, so that TensorFlow and torch never share one: the kit (its own
-`build_stage1`/`build_stage2` and `train_step`, the `official` preset, float32, XLA off and
-on, trained with `fit`) and PyTorch (benchmarks/torch_stackgan.py: the official architecture
+`build_stage1`/`build_stage2` and `train_step`, the `official` preset, trained with `fit`;
+variants in KIT_VARIANTS: "default" = the preset's own settings, float32 with XLA by
+`train.jit_compile` "auto", and one setting changed in each of the others) and PyTorch (benchmarks/torch_stackgan.py: the official architecture
 and step, official parameter counts asserted; NCHW and channels-last). Both get 2 intra-op
 threads and the same synthetic batches, already in memory. Every variant first runs
 `--warmup` untimed steps (tracing, XLA compilation, allocator warm-up); then the rounds
@@ -31,7 +33,18 @@ from pathlib import Path
 
 THREADS = 2
 EMBEDDING_DIM = 1024
-KIT_VARIANTS = ("xla off", "xla on")
+# The kit's variants: "default" is the `official` preset as it ships (float32; XLA by
+# train.jit_compile "auto", which is on for StackGAN on one device); the others change one setting.
+# "textbook up-blocks" traces the up-blocks as UpSampling2D + conv3x3 instead of
+# `upsample_conv3x3` (same numbers), for the A/B of that change.
+KIT_VARIANTS = {
+    "default": {},
+    "xla off": {"train.jit_compile": False},
+    "textbook up-blocks": {},
+    "mixed_bfloat16": {"train.mixed_precision": "mixed_bfloat16"},
+    "mixed_bfloat16, xla off": {"train.mixed_precision": "mixed_bfloat16", "train.jit_compile": False},
+}
+DEFAULT_KIT_VARIANTS = ("default", "xla off")
 TORCH_VARIANTS = ("NCHW", "channels-last")
 
 
@@ -68,8 +81,7 @@ class KitSide:
         from t2ilib.config import preset
         from t2ilib.models.stackgan import build_stage1
 
-        config = preset("official").replace(**{"train.batch_size": batch_size, "train.mixed_precision": "off",
-                                               "train.jit_compile": variant == "xla on"})
+        config = preset("official").replace(**{"train.batch_size": batch_size, **KIT_VARIANTS[variant]})
         keras.utils.set_random_seed(0)
         gan = build_stage1(config, EMBEDDING_DIM, steps_per_epoch=1000)
         if stage == 2:
@@ -78,11 +90,31 @@ class KitSide:
             gan = build_stage2(config, gan.generator, EMBEDDING_DIM, steps_per_epoch=1000)
         real, embeddings, wrong, noise, condition_noise = synthetic_batch(stage, batch_size)
         dataset = self.tf.data.Dataset.from_tensors(((real, embeddings, wrong), (noise, condition_noise))).repeat()
-        return gan, dataset.prefetch(2)
+        return gan, dataset.prefetch(2), variant == "textbook up-blocks"
 
     def run(self, setup, steps: int) -> None:
-        gan, dataset = setup
-        gan.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
+        gan, dataset, textbook = setup
+        if not textbook:
+            return gan.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
+        from t2ilib.models import blocks
+
+        fused = blocks.upsample_conv3x3
+        blocks.upsample_conv3x3 = textbook_upsample_conv3x3  # read when the train step is traced (the warm-up)
+        try:
+            gan.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
+        finally:
+            blocks.upsample_conv3x3 = fused
+
+    def describe(self, stage: int, batch_size: int, variant: str) -> str:
+        gan = self.current[(stage, batch_size, variant)][0]
+        return f"XLA {'on' if gan.jit_compile else 'off'}, {gan.generator.dtype_policy.name}"
+
+
+def textbook_upsample_conv3x3(x, kernel):
+    """UpSampling2D(nearest) then conv3x3 "same": what `upsample_conv3x3` computes in one 2x2 conv."""
+    from keras import ops
+
+    return ops.conv(ops.repeat(ops.repeat(x, 2, axis=1), 2, axis=2), ops.cast(kernel, x.dtype), padding="same")
 
 
 class TorchSide:
@@ -111,22 +143,26 @@ class TorchSide:
         for _ in range(steps):
             trainer.step(*batch)
 
+    def describe(self, stage: int, batch_size: int, variant: str) -> str:
+        return "float32, eager"
+
 
 def worker(side: str) -> None:
     """Read one JSON request a line, answer one JSON line: {"setup": ...} or {"run": ...}."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     runner = KitSide() if side == "kit" else TorchSide()
-    current = {}
+    runner.current = current = {}
     for line in sys.stdin:
         request = json.loads(line)
         key = (request["stage"], request["batch"], request["variant"])
         if request["op"] == "setup":  # build and warm up, untimed; drop models of other batch sizes
-            current = {k: v for k, v in current.items() if k[:2] == key[:2]}
+            for old in [k for k in current if k[:2] != key[:2]]:
+                del current[old]
             start = time.perf_counter()
             current[key] = runner.setup(*key)
             runner.run(current[key], request["steps"])
-            answer = {"warmup_s": time.perf_counter() - start}
+            answer = {"warmup_s": time.perf_counter() - start, "settings": runner.describe(*key)}
         else:
             wall, cpu = time.perf_counter(), cpu_seconds()
             runner.run(current[key], request["steps"])
@@ -176,7 +212,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (kit, torch, kit, torch, ...)")
     parser.add_argument("--steps", type=int, default=2, help="timed steps per variant and round")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per variant first")
-    parser.add_argument("--kit", nargs="+", default=list(KIT_VARIANTS), choices=KIT_VARIANTS)
+    parser.add_argument("--kit", nargs="+", default=list(DEFAULT_KIT_VARIANTS), choices=list(KIT_VARIANTS))
     parser.add_argument("--torch", nargs="+", default=list(TORCH_VARIANTS), choices=TORCH_VARIANTS)
     parser.add_argument("--worker", choices=["kit", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -186,7 +222,8 @@ def main(argv=None) -> None:
 
     print(f"Machine: {machine_line()}")
     size = 64 if args.stage == 1 else 256
-    print(f"Stage-{'I' * args.stage} {size}x{size}, official widths, float32; median of {args.rounds} interleaved "
+    print(f"Stage-{'I' * args.stage} {size}x{size}, official widths (precision and XLA: each row); "
+          f"median of {args.rounds} interleaved "
           f"rounds of {args.steps} steps after {args.warmup} warm-up steps", flush=True)
     kit, torch_worker = Worker("kit"), Worker("torch")
     started = time.perf_counter()
@@ -195,8 +232,10 @@ def main(argv=None) -> None:
         for batch in batch_sizes:
             kit_variants, torch_variants = [(kit, v) for v in args.kit], [(torch_worker, v) for v in args.torch]
             order = [pair for pairs in itertools.zip_longest(kit_variants, torch_variants) for pair in pairs if pair]
+            settings = {}
             for side, variant in order:
-                side.ask(op="setup", stage=args.stage, batch=batch, variant=variant, steps=args.warmup)
+                answer = side.ask(op="setup", stage=args.stage, batch=batch, variant=variant, steps=args.warmup)
+                settings[variant] = answer["settings"]
             times = {variant: [] for _, variant in order}
             for _ in range(args.rounds):
                 for side, variant in order:
@@ -206,8 +245,8 @@ def main(argv=None) -> None:
             for side, variant in order:
                 wall = statistics.median(t["wall_s"] for t in times[variant])
                 cpu = statistics.median(t["cpu_s"] for t in times[variant])
-                rows.append((batch, "t2ilib" if side is kit else "PyTorch", variant, wall, cpu, batch / wall,
-                             best_torch / wall))
+                rows.append((batch, "t2ilib" if side is kit else "PyTorch", f"{variant} ({settings[variant]})", wall,
+                             cpu, batch / wall, best_torch / wall))
     finally:
         kit.close()
         torch_worker.close()
@@ -215,7 +254,8 @@ def main(argv=None) -> None:
     print("|---|---|---|---|---|---|---|")
     for batch, side, variant, wall, cpu, images, ratio in rows:
         print(f"| {batch} | {side} | {variant} | {wall:.3f} | {cpu:.2f} | {images:.1f} | {ratio:.2f}x |")
-    print(f"Total {time.perf_counter() - started:.0f} s")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"Total {time.perf_counter() - started:.0f} s; load average {load} at the end")
 
 
 if __name__ == "__main__":

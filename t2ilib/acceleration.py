@@ -12,7 +12,14 @@
   `tf.nn.compute_average_loss` (see t2ilib.models.blocks.global_mean), and BatchNorm
   synchronises its batch statistics across replicas, so N replicas compute the same step as
   one device on the whole batch.
-- `jit_compile` (TrainConfig): compile the train step with XLA (`model.compile(jit_compile=...)`).
+- `jit_compile` (TrainConfig): compile the train step with XLA (`model.compile(jit_compile=...)`):
+  true, false or "auto" (`resolve_jit_compile`): on for the StackGAN stages on one device, where
+  it was measured to help (Stage-I on an idle 2-core CPU: 1.7x at batch 16, 2x at batch 64 before
+  the up-blocks became one 2x2 convolution; level with it since, on a loaded machine;
+  benchmarks/RESULTS.md), off for DF-GAN
+  (measured: no gain, and the compilation costs start-up time) and under a multi-replica
+  strategy (Keras' own "auto" makes the same choice there). Keras' own "auto" would leave XLA
+  off on every CPU-only machine, which is where the kit measured it helping most.
 - `allow_gpu_memory_growth()`: TensorFlow takes GPU memory as it needs it instead of all of it,
   so that torch (BERT captions) can share the GPU. Every trainer calls it; a notebook calls it
   first thing, before anything touches the GPU.
@@ -81,6 +88,22 @@ def wrap_optimizer(optimizer, precision: str):
     if resolve_precision(precision) == "mixed_float16":
         return keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
+
+
+JIT_COMPILE = (True, False, "auto")
+XLA_FAMILIES = ("stackgan",)  # model families whose train step XLA was measured to speed up
+
+
+def resolve_jit_compile(setting, family: str = "stackgan", strategy=None) -> bool:
+    """Whether to XLA-compile the train step for a `jit_compile` setting: true and false as
+    they are; "auto" is true for the families in XLA_FAMILIES on one replica (CPU or GPU) and
+    false otherwise (DF-GAN; mirrored or TPU strategies, which compile their own way)."""
+    if setting not in JIT_COMPILE or not isinstance(setting, (bool, str)):
+        raise ValueError(f"Unknown jit_compile {setting!r}; choose true, false or \"auto\".")
+    if setting != "auto":
+        return setting
+    replicas = (strategy or tf.distribute.get_strategy()).num_replicas_in_sync
+    return family in XLA_FAMILIES and replicas == 1
 
 
 def make_strategy(name: str):

@@ -120,7 +120,9 @@ class TrainConfig:
     fidelity_samples: int = 240  # generated images scored by the shapes fidelity metric at the end
     checkpoint_every_steps: int = 0  # also save every this many steps (0 = at epoch ends only); resume is step-exact
     mixed_precision: str = "off"  # off | auto (mixed_float16 on a GPU) | mixed_float16 | mixed_bfloat16
-    jit_compile: bool = False  # compile the train step with XLA
+    # XLA for the train step: true, false, or "auto" (StackGAN stages on one device: on; DF-GAN and
+    # multi-replica strategies: off). Figures: benchmarks/RESULTS.md; rules: t2ilib.acceleration.
+    jit_compile: bool | str = "auto"
     strategy: str = "default"  # default (one device) | mirrored (all local GPUs) | tpu; batch_size is the global batch
     collapse_guard: bool = True  # warn when outputs collapse (t2ilib.training.guards.CollapseGuard)
     stop_on_collapse: bool = False  # ... and stop training when they do
@@ -228,6 +230,7 @@ TEXT_ENCODERS = ("word2vec", "sentence-transformers", "tokenizer", "onehot", "tf
                  "char-cnn-rnn", "xception-features")
 MIXED_PRECISIONS = ("off", "auto", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "tpu")
+JIT_COMPILE = (True, False, "auto")
 
 ALLOWED = {
     "data.split_rule": one_of("reports", "official"),
@@ -273,6 +276,7 @@ ALLOWED = {
     "train.agreement_samples": at_least(2),
     "train.checkpoint_every_steps": at_least(0),
     "train.mixed_precision": one_of(*MIXED_PRECISIONS),
+    "train.jit_compile": one_of(*JIT_COMPILE),
     "train.strategy": one_of(*STRATEGIES),
     "stage2.image_size": power_of_two(8),
     "stage2.generator_width": at_least(1),
@@ -622,9 +626,10 @@ def preset(name: str) -> RunConfig:
             data=DataConfig(image_size=32, shapes_num_images=40),
             text=TextConfig(word2vec_dim=16, word2vec_epochs=5),
             model=ModelConfig(condition_dim=8, noise_dim=8, generator_width=8, discriminator_width=8),
+            # XLA off: the tests build many tiny models, and compiling each would cost more than it trains.
             # No agreement score (train.agreement_every_epochs 0): a judge per test's data folder would cost
             # seconds in every test that trains; the tests of t2ilib.training.agreement turn it on.
-            train=TrainConfig(batch_size=8, epochs=2, steps_per_epoch=3, lr_decay_epochs=0,
+            train=TrainConfig(batch_size=8, epochs=2, steps_per_epoch=3, lr_decay_epochs=0, jit_compile=False,
                               num_sample_captions=4, num_sample_noise=3, fidelity_samples=16,
                               agreement_every_epochs=0),
             stage2=Stage2Config(image_size=128, generator_width=8, discriminator_width=8, batch_size=4, epochs=2,

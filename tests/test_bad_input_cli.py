@@ -343,6 +343,7 @@ def test_every_preset_is_valid_and_the_name_lists_agree_with_the_kit():
     assert set(config_module.TEXT_ENCODERS) == set(ENCODERS) | {FEATURE_ENCODER}
     assert config_module.MIXED_PRECISIONS == acceleration.PRECISIONS
     assert config_module.STRATEGIES == acceleration.STRATEGIES
+    assert config_module.JIT_COMPILE == acceleration.JIT_COMPILE
     for rule in config_module.ALLOWED:  # every rule names a real setting
         section, _, key = rule.partition(".")
         assert key in {item.name for item in dataclasses.fields(getattr(RunConfig(), section))}, rule

@@ -93,3 +93,40 @@ def test_last_activation_variant_is_a_config_field(tiny_config):
 def test_unknown_optimizer_is_a_clear_error(tiny_config):
     with pytest.raises(ValueError, match="adam, rmsprop or adadelta"):
         build_stage1(tiny_config.replace(**{"train.optimizer": "sgd"}), embedding_dim=16, steps_per_epoch=3)
+
+
+@pytest.mark.parametrize("height, width", [(4, 4), (3, 5)])
+def test_up_block_convolution_is_upsample_then_conv3x3(height, width):
+    # upsample_conv3x3 (one 2x2 conv of the small input) against the textbook
+    # UpSampling2D(nearest) -> Conv2D(3x3, same), values and both gradients.
+    import tensorflow as tf
+    from keras import layers
+
+    from t2ilib.models.blocks import upsample_conv3x3
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.standard_normal((2, height, width, 5)), tf.float32)
+    kernel = tf.constant(rng.standard_normal((3, 3, 5, 7)), tf.float32)
+    weights = tf.constant(rng.standard_normal((2, 2 * height, 2 * width, 7)), tf.float32)
+
+    def reference(x, kernel):
+        return tf.nn.conv2d(layers.UpSampling2D(2, interpolation="nearest")(x), kernel, 1, "SAME")
+
+    results = []
+    for function in (reference, upsample_conv3x3):
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            y = function(x, kernel)
+            loss = tf.reduce_sum(y * weights)
+        results.append([y, *tape.gradient(loss, [x, kernel])])
+    for expected, got in zip(*results):
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_up_block_keeps_its_conv3x3_kernel(tiny_config):
+    from t2ilib.models.blocks import UpBlock
+
+    block = UpBlock(6)
+    block(np.zeros((2, 4, 4, 3), "float32"))
+    assert [tuple(v.shape) for v in block.conv.trainable_variables] == [(3, 3, 3, 6)]

@@ -283,6 +283,7 @@ def test_03_stackgan_stage1_runs(kernel_name, colab):
     assert "10,301,248 trainable parameters (paper code" in text
     assert "def train_step(self, data)" in text  # the look-inside cell printed the real source
     assert re.search(r"measured speed: [\d.]+ epochs/hour", text)
+    assert re.search(r"measured after epoch 1: [\d.]+ epochs/hour on this runtime", text)  # printed mid-run
     assert re.search(r"onehot +probe shape [\d.]+", text) and "probe from c" in text  # the diagnosis cells
     assert "own caption preferred for" in text
     assert len(__import__("pandas").read_csv(run_dir / "history.csv")) == 2  # resuming trained no extra epoch

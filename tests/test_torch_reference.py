@@ -31,4 +31,5 @@ def test_stage2_reference_has_the_official_generator_count_with_stage1_frozen():
     assert torch_stackgan.trainable_parameters(generator.stage1) == 0
     # the kit's Stage-II D (71,400,322) minus its own text Dense (1024 x 128 + 128)
     assert torch_stackgan.trainable_parameters(discriminator) == 71_400_322 - (1024 * 128 + 128)
+    assert torch_stackgan.STAGE2_D_PARAMETERS == 71_400_322 - (1024 * 128 + 128)  # build() asserts it too
     assert not generator.train().stage1.training  # the frozen Stage-I keeps inference-mode BatchNorm

@@ -146,18 +146,59 @@ def global_kl_divergence(mu, log_variance):
     return global_mean(ops.mean(-0.5 * (1.0 + log_variance - ops.square(mu) - ops.exp(log_variance)), axis=-1))
 
 
+def phase_kernel(kernel):
+    """The (3, 3, C, F) kernel of a conv3x3 "same" applied after nearest x2 upsampling, as the
+    (2, 2, C, 4F) kernel of one 2x2 "valid" convolution of the small input padded by one pixel
+    (`upsample_conv3x3`). Along each axis the upsampled rows 2i-1, 2i, 2i+1 under the taps
+    k0, k1, k2 are the small rows i-1, i, i (even outputs: taps k0 | k1 + k2) and the rows
+    2i, 2i+1, 2i+2 are i, i, i+1 (odd outputs: k0 + k1 | k2). Output groups in the order of
+    the phases (row, column) = (0, 0), (0, 1), (1, 0), (1, 1)."""
+
+    def phases(k, axis):
+        k0, k1, k2 = ops.unstack(k, 3, axis=axis)
+        return ops.stack([k0, k1 + k2], axis=axis), ops.stack([k0 + k1, k2], axis=axis)
+
+    return ops.concatenate([column for row in phases(kernel, 0) for column in phases(row, 1)], axis=-1)
+
+
+def upsample_conv3x3(x, kernel):
+    """conv3x3 "same" (no bias) of the nearest-x2 upsampled `x`, without upsampling: one 2x2
+    convolution of `x` gives the four output phases, interleaved into the (B, 2H, 2W, F) map.
+
+    The same linear map of `x` and `kernel` as `Conv2D(F, 3, padding="same")(UpSampling2D(2)(x))`
+    (tests/test_models.py checks it, up to float round-off): 4 x 4 = 16 multiply-adds per
+    output pixel and input channel instead of 36, and the kernel's gradient flows back through
+    `phase_kernel`. XLA-compiled on a 2-core CPU the four up-blocks' forward and backward
+    passes take 1.6-1.8x fewer CPU seconds (benchmarks/RESULTS.md)."""
+    height, width, filters = x.shape[1], x.shape[2], kernel.shape[-1]
+    y = ops.conv(ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), ops.cast(phase_kernel(kernel), x.dtype),
+                 padding="valid")  # (B, H + 1, W + 1, 4F): phase (a, b) of output pixel (i, j) at (i + a, j + b)
+    p00, p01 = y[:, :height, :width, :filters], y[:, :height, 1:, filters : 2 * filters]
+    p10, p11 = y[:, 1:, :width, 2 * filters : 3 * filters], y[:, 1:, 1:, 3 * filters :]
+    rows = ops.stack([ops.stack([p00, p01], axis=3), ops.stack([p10, p11], axis=3)], axis=2)  # (B, H, 2, W, 2, F)
+    return ops.reshape(rows, (-1, 2 * height, 2 * width, filters))
+
+
 class UpBlock(layers.Layer):
-    """Nearest x2 upsampling -> conv3x3 -> BatchNorm -> activation."""
+    """Nearest x2 upsampling -> conv3x3 -> BatchNorm -> activation.
+
+    The upsampling and the convolution are computed together by `upsample_conv3x3` (same
+    numbers, 2.25x fewer multiply-adds); `self.conv` holds the conv3x3's kernel, as before.
+    """
 
     def __init__(self, filters: int, activation_name: str = "relu", **kwargs):
-        super().__init__(**kwargs)
-        self.upsample = layers.UpSampling2D(2, interpolation="nearest")
+        super().__init__(autocast=False, **kwargs)  # the kernel stays float32 until phase_kernel has summed it
         self.conv = conv(filters, 3)
         self.norm = batch_norm()
         self.activation = activation(activation_name)
 
+    def build(self, input_shape):
+        height, width = (None if side is None else 2 * side for side in input_shape[1:3])
+        self.conv.build((input_shape[0], height, width, input_shape[-1]))
+        self.built = True
+
     def call(self, x, training=False):
-        return self.activation(self.norm(self.conv(self.upsample(x)), training=training))
+        return self.activation(self.norm(upsample_conv3x3(x, self.conv.kernel), training=training))
 
 
 class DownBlock(layers.Layer):

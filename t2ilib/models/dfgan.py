@@ -24,7 +24,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from t2ilib.acceleration import num_replicas, precision_policy, wrap_optimizer
+from t2ilib.acceleration import num_replicas, precision_policy, resolve_jit_compile, wrap_optimizer
 from t2ilib.models.blocks import ConditionalGAN, global_mean
 from t2ilib.models.stackgan import _num_resamplings, make_optimizer, learning_rate_schedule, unpack_batch
 
@@ -399,7 +399,7 @@ def build_dfgan(config, embedding_dim: int, steps_per_epoch: int, strategy=None)
 
         d_learning_rate = train_config.d_learning_rate or train_config.learning_rate
         gan.compile(d_optimizer=optimizer(d_learning_rate), g_optimizer=optimizer(train_config.learning_rate),
-                    jit_compile=train_config.jit_compile)
+                    jit_compile=resolve_jit_compile(train_config.jit_compile, "dfgan"))
         return gan.build_all()
 
 

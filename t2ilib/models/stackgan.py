@@ -26,7 +26,7 @@ from t2ilib.models.blocks import (
     global_mean,
     weight_init,
 )
-from t2ilib.acceleration import num_replicas, precision_policy, wrap_optimizer
+from t2ilib.acceleration import num_replicas, precision_policy, resolve_jit_compile, wrap_optimizer
 
 
 def _num_resamplings(image_size: int) -> int:
@@ -265,7 +265,8 @@ def compile_gan(gan, config, steps_per_epoch: int, learning_rate: float | None =
         return wrap_optimizer(make_optimizer(train_config.optimizer, schedule, train_config.beta_1),
                               train_config.mixed_precision)
 
-    gan.compile(d_optimizer=optimizer(), g_optimizer=optimizer(), jit_compile=train_config.jit_compile)
+    gan.compile(d_optimizer=optimizer(), g_optimizer=optimizer(),
+                jit_compile=resolve_jit_compile(train_config.jit_compile, "stackgan"))
     return gan.build_all()
 
 
