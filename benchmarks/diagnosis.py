@@ -209,11 +209,10 @@ def attribute_checks(run_dir: str) -> dict:
     import keras
     import pandas as pd
 
-    from t2ilib.data.prepare import prepare_data
-    from t2ilib.evaluation import real_images_for
+    from t2ilib.data.prepare import prepare_data, real_images
     from t2ilib.metrics.fidelity import predict_attributes
     from t2ilib.training import stage1
-    from t2ilib.training.checkpoints import RunCheckpoint
+    from t2ilib.training.checkpoints import RunCheckpoint, gan_checkpoint_parts
     from t2ilib.viz import to_uint8
 
     run_dir = Path(run_dir)
@@ -223,11 +222,10 @@ def attribute_checks(run_dir: str) -> dict:
         raise SystemExit(f"{run_dir} was not trained on the built-in shapes data: no attributes to check.")
     encoder, embeddings = stage1.embed_all_captions(config, prepared)
     gan = stage1.build_gan(config, embeddings.shape[1], steps_per_epoch=1)
-    checkpoint = RunCheckpoint(run_dir / "checkpoints",
-                               {"model": gan, "g_optimizer": gan.g_optimizer, "d_optimizer": gan.d_optimizer})
+    checkpoint = RunCheckpoint(run_dir / "checkpoints", gan_checkpoint_parts(gan))
     checkpoint.restore_or_initialize()
     rows = prepared.split("test").drop_duplicates("image").index.to_numpy()  # one caption per test image
-    images = real_images_for(prepared, rows, config.data.image_size).astype(np.float32) / 127.5 - 1.0
+    images = real_images(prepared, rows, config.data.image_size).astype(np.float32) / 127.5 - 1.0
     truth = prepared.attributes.loc[rows].reset_index(drop=True)
     checks = {}
     for attribute in ATTRIBUTES:

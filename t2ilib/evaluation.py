@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from t2ilib.data.prepare import real_images
 from t2ilib.metrics.result import MetricResult
 
 ALL_METRICS = ("fid", "inception_score", "r_precision", "diversity", "fidelity")
@@ -39,14 +40,6 @@ def generate_for_captions(generator, embeddings, noise_dim: int, num_per_caption
     images = sample_images(generator, np.repeat(embeddings, num_per_caption, axis=0), noise.reshape(-1, noise_dim),
                            batch_size=batch_size)
     return images.reshape((len(embeddings), num_per_caption) + images.shape[1:])
-
-
-def real_images_for(prepared, rows, image_size: int) -> np.ndarray:
-    """uint8 centre crops (len(rows), S, S, 3) of the cached images of caption rows `rows`."""
-    from t2ilib.data.pipeline import center_crop
-
-    images = prepared.cache.array[prepared.captions.loc[rows, "row"].to_numpy()]
-    return np.asarray(center_crop(images, image_size))
 
 
 def evaluate_run(run_dir, split: str = "test", num_images: int | None = None, num_per_caption: int = 2,
@@ -73,7 +66,7 @@ def evaluate_run(run_dir, split: str = "test", num_images: int | None = None, nu
     generated = generate_for_captions(generator, embeddings[rows], config.model.noise_dim,
                                       max(1, num_per_caption if "diversity" in metrics else 1), seed)
     first = generated[:, 0]
-    real = real_images_for(prepared, rows, size)
+    real = real_images(prepared, rows, size)
     real_unique = real[~prepared.captions.loc[rows, "image"].duplicated().to_numpy()]
     results: dict[str, MetricResult] = {}
     scorer = None

@@ -17,7 +17,8 @@ from t2ilib.metrics.rprecision import chance_p_value, r_precision_from_codes
 from t2ilib.training import judge as judge_module
 from t2ilib.training.agreement import AgreementScore, text_ignored
 from t2ilib.training.guards import CollapseGuard, resolved_best_metric
-from t2ilib.training.judge import dual_encoder_for, dual_encoder_path, judge_groups, real_crops
+from t2ilib.data.prepare import real_images as real_crops
+from t2ilib.training.judge import dual_encoder_for, dual_encoder_path, judge_groups
 
 
 def agreement_config(data_dir, **overrides):

@@ -97,7 +97,8 @@ def test_evaluate_run_values_are_those_of_the_images_it_generates(stage1_run):
     MS-SSIM and FID from those images and compare."""
     from t2ilib.data.prepare import prepare_data
     from t2ilib.metrics.diversity import diversity
-    from t2ilib.evaluation import evaluate_run, generate_for_captions, real_images_for
+    from t2ilib.data.prepare import real_images as real_images_for
+    from t2ilib.evaluation import evaluate_run, generate_for_captions
     from t2ilib.metrics.fid import fid
     from t2ilib.metrics.inception import InceptionScorer
     from t2ilib.metrics.fidelity import shapes_fidelity

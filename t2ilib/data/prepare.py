@@ -101,3 +101,13 @@ def fixed_sample_rows(captions: pd.DataFrame, count: int, split: str = "test") -
     if table.empty:
         table = captions
     return table.drop_duplicates("image").index.to_numpy()[:count]
+
+
+def real_images(prepared: PreparedData, rows, image_size: int) -> np.ndarray:
+    """uint8 centre crops (len(rows), S, S, 3) of the cached images of caption rows `rows`: the real
+    images that evaluation, the judge and the agreement score compare generated ones with."""
+    from t2ilib.data.pipeline import center_crop
+
+    images = prepared.cache.array[prepared.captions.loc[rows, "row"].to_numpy()]
+    return np.asarray(center_crop(images, image_size))
+

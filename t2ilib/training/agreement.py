@@ -107,8 +107,9 @@ def agreement_callbacks(config, prepared, embeddings, sampler, run_dir) -> list:
     images as `sampler`), [] when `train.agreement_every_epochs` is 0 or the validation split has
     captions of fewer than 2 images. Trains the dataset's judge on first use (logged with its
     validation check); writes `run_dir/agreement.json`."""
-    from t2ilib.data.prepare import fixed_sample_rows, prepare_data
-    from t2ilib.training.judge import describe_judge, dual_encoder_for, judge_groups, real_crops
+    from t2ilib.data.cache import load_size_for
+    from t2ilib.data.prepare import fixed_sample_rows, prepare_data, real_images
+    from t2ilib.training.judge import describe_judge, dual_encoder_for, judge_groups
 
     settings = config.train
     if not settings.agreement_every_epochs:
@@ -122,8 +123,10 @@ def agreement_callbacks(config, prepared, embeddings, sampler, run_dir) -> list:
     judge = dual_encoder_for(config)
     captions = prepared.captions.loc[rows, "caption"].tolist()
     text_codes = judge.encode_texts(judge.text_encoder.encode(captions))
-    judge_data = prepare_data(config.data, progress=False)  # the judge's image size (Stage-I's, also for Stage-II)
-    real = real_crops(judge_data, rows, config.data.image_size)
+    # The real images at the judge's size (Stage-I's, also for Stage-II, whose `prepared` holds larger ones).
+    same_size = prepared.cache.size == load_size_for(config.data.image_size)
+    judge_data = prepared if same_size else prepare_data(config.data, progress=False)
+    real = real_images(judge_data, rows, config.data.image_size)
     noise = np.random.default_rng(settings.seed + NOISE_SEED_OFFSET).standard_normal(
         (len(rows), config.model.noise_dim)).astype(np.float32)
     callback = AgreementScore(sampler, np.asarray(embeddings)[rows], noise, judge, text_codes, groups, real,

@@ -231,7 +231,7 @@ def guard_callbacks(config, gan, run_dir, embeddings, noise, agreement=()) -> li
     """The guards `train_stage1` adds from `config.train` (collapse_guard, stop_on_collapse,
     best_metric): embeddings of a few different captions and the run's fixed noise;
     `agreement`: what `agreement_callbacks` returned (the guard reads its score)."""
-    from t2ilib.training.checkpoints import RunCheckpoint
+    from t2ilib.training.checkpoints import RunCheckpoint, gan_checkpoint_parts
 
     callbacks = []
     scores = [callback for callback in agreement if hasattr(callback, "last")]
@@ -241,8 +241,6 @@ def guard_callbacks(config, gan, run_dir, embeddings, noise, agreement=()) -> li
                                        agreement=scores[0] if scores else None))
     metric = resolved_best_metric(config)
     if metric:
-        best = RunCheckpoint(Path(run_dir) / "best",
-                             {"model": gan, "g_optimizer": gan.g_optimizer, "d_optimizer": gan.d_optimizer},
-                             max_to_keep=1)
+        best = RunCheckpoint(Path(run_dir) / "best", gan_checkpoint_parts(gan), max_to_keep=1)
         callbacks.append(BestCheckpoint(best, metric))
     return callbacks

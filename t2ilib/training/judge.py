@@ -34,6 +34,7 @@ import keras
 import numpy as np
 
 from t2ilib.acceleration import precision_policy
+from t2ilib.data.prepare import real_images
 from t2ilib.models.judge import DualEncoder
 from t2ilib.training.checkpoints import refuse_non_finite
 
@@ -64,14 +65,6 @@ def judge_groups(prepared, rows) -> np.ndarray:
         columns = [column for column in ("shape", "colour", "position", "background") if column in prepared.attributes]
         return prepared.attributes.loc[rows, columns].astype(str).agg("-".join, axis=1).to_numpy()
     return prepared.captions.loc[rows, "image"].to_numpy()
-
-
-def real_crops(prepared, rows, image_size: int) -> np.ndarray:
-    """uint8 centre crops (len(rows), S, S, 3) of the cached images of caption rows `rows`."""
-    from t2ilib.data.pipeline import center_crop
-
-    images = prepared.cache.array[prepared.captions.loc[rows, "row"].to_numpy()]
-    return np.asarray(center_crop(images, image_size))
 
 
 def dataset_fingerprint(prepared) -> dict:
@@ -117,7 +110,7 @@ def validation_check(dual, encoder, prepared, image_size: int, max_captions: int
 
     rows = fixed_sample_rows(prepared.captions, max_captions, split="validation")
     groups = judge_groups(prepared, rows)
-    image_codes = dual.encode_images(real_crops(prepared, rows, image_size))
+    image_codes = dual.encode_images(real_images(prepared, rows, image_size))
     text_codes = dual.encode_texts(encoder.encode(prepared.captions.loc[rows, "caption"].tolist()))
     real = r_precision_from_codes(image_codes, text_codes, groups)
     position = {row: index for index, row in enumerate(rows)}
