@@ -14,6 +14,7 @@ from t2ilib.models.dfgan import (
     Affine,
     DFGANDiscriminator,
     DFGANGenerator,
+    FusionUpBlock,
     hinge_discriminator_loss,
     hardest_mismatched_logits,
     hinge_generator_loss,
@@ -56,6 +57,37 @@ def test_fresh_affine_is_the_identity_and_fresh_down_blocks_are_their_shortcut()
     np.testing.assert_allclose(keras.ops.convert_to_numpy(Affine(5)(x, condition)), x, rtol=1e-6)
     discriminator = DFGANDiscriminator(16, image_size=32, discriminator_width=4).build_for()
     assert [float(block.gamma.numpy()) for block in discriminator.down_blocks] == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("in_channels, out_channels", [(6, 4), (4, 4)])
+def test_fusion_up_block_equals_the_textbook_order(in_channels, out_channels):
+    # The block runs fusion and shortcut on the small map and the first conv3x3 as one 2x2 conv
+    # (upsample_conv3x3); it must give the textbook upsample -> fusion -> conv3x3 -> fusion ->
+    # conv3x3 (+ shortcut of the upsampled input): values and both gradients.
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.standard_normal((2, 4, 4, in_channels)).astype("float32"))
+    condition = tf.constant(rng.standard_normal((2, 7)).astype("float32"))
+    block = FusionUpBlock(in_channels, out_channels)
+    block(x, condition)
+    for variable in block.trainable_weights:  # non-trivial weights everywhere (a fresh affine is the identity)
+        variable.assign(rng.standard_normal(variable.shape).astype("float32") * 0.5)
+
+    def textbook(x, condition):
+        up = keras.layers.UpSampling2D(2, interpolation="nearest")(x)
+        residual = block.conv_1(block.fusion_1(up, condition))
+        residual = block.conv_2(block.fusion_2(residual, condition))
+        return (block.shortcut(up) if block.shortcut is not None else up) + residual
+
+    results = []
+    for function in (textbook, block):
+        with tf.GradientTape() as tape:
+            tape.watch([x, condition])
+            y = function(x, condition)
+            loss = tf.reduce_sum(y * y)
+        results.append([y] + tape.gradient(loss, [x, condition, block.conv_1.kernel]))
+    assert results[0][0].shape == (2, 8, 8, out_channels)
+    for expected, got in zip(*results):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-4, atol=1e-4)
 
 
 def test_generator_shapes_range_and_empty_conditioning_statistics():
