@@ -101,6 +101,9 @@ class ModelConfig:
     # dfgan: the mismatched term is the hardest of this many other captions of the batch on the real
     # images (hardest-negative mining), not one random wrong image (0: the official loss).
     hard_negatives: int = 0
+    # dfgan: add the projection discriminator's <mean image features, W sentence> to the conditional
+    # logit (Miyato & Koyama 2018; not in the official DF-GAN; docs/diagnosis.md (g)).
+    projection_head: bool = False
 
 
 @dataclass

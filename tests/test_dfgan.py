@@ -12,6 +12,7 @@ import tensorflow as tf
 from t2ilib.models.dfgan import (
     DFGAN,
     Affine,
+    ConditionalHead,
     DFGANDiscriminator,
     DFGANGenerator,
     FusionUpBlock,
@@ -98,6 +99,29 @@ def test_generator_shapes_range_and_empty_conditioning_statistics():
     assert images.min() >= -1 and images.max() <= 1
     logits = DFGANDiscriminator(16, image_size=32, discriminator_width=4)(images, np.ones((3, 16), "float32"))
     assert logits.shape == (3,) and logits.dtype == "float32"
+
+
+def test_projection_head_adds_the_inner_product_of_pooled_features_and_projected_sentence():
+    rng = np.random.default_rng(3)
+    plain = DFGANDiscriminator(6, image_size=32, discriminator_width=4).build_for()
+    projected = DFGANDiscriminator(6, image_size=32, discriminator_width=4, projection=True).build_for()
+    W = projected.head.projection.kernel
+    assert tuple(W.shape) == (6, 32)  # sentence -> the 8nf feature channels, no bias
+    assert trainable_count(projected) - trainable_count(plain) == 6 * 32
+    for variable in projected.trainable_weights:  # gammas and the zero-free kernels all non-trivial
+        variable.assign(rng.standard_normal(variable.shape).astype("float32") * 0.3)
+    images = rng.uniform(-1, 1, (3, 32, 32, 3)).astype("float32")
+    sentences = rng.standard_normal((3, 6)).astype("float32")
+    features = projected.features(images).numpy()  # (3, 4, 4, 32)
+    head = projected.head
+    concat_only = ConditionalHead(4)  # the same concat head without the projection, same weights
+    concat_only(features, sentences)
+    concat_only.joint_conv.kernel.assign(head.joint_conv.kernel)
+    concat_only.logit_conv.kernel.assign(head.logit_conv.kernel)
+    expected = concat_only(features, sentences).numpy() + np.einsum("bc,bc->b", features.mean(axis=(1, 2)),
+                                                                    sentences @ W.numpy())
+    np.testing.assert_allclose(projected(images, sentences).numpy(), expected, rtol=1e-4, atol=1e-4)
+    assert DFGANDiscriminator.from_config(projected.get_config()).projection is True
 
 
 def test_hinge_losses_known_values():
@@ -214,6 +238,13 @@ def test_train_step_with_hard_negatives_uses_the_hardest_other_caption_not_the_w
 def dfgan_config(tiny_config):
     return tiny_config.replace(**{"model.family": "dfgan", "model.text_in_seed": True, "train.beta_1": 0.0,
                                   "train.beta_2": 0.9, "train.ema_decay": 0.9, "train.d_learning_rate": 4e-4})
+
+
+def test_projection_head_is_a_config_knob_off_by_default(tiny_config):
+    assert build_gan(dfgan_config(tiny_config), embedding_dim=16, steps_per_epoch=3).discriminator.head.projection is None
+    gan = build_gan(dfgan_config(tiny_config).replace(**{"model.projection_head": True}), embedding_dim=16,
+                    steps_per_epoch=3)
+    assert gan.discriminator.head.projection is not None
 
 
 def test_unknown_family_is_a_clear_error(tiny_config):

@@ -182,18 +182,33 @@ class ResidualDownBlock(layers.Layer):
 
 class ConditionalHead(layers.Layer):
     """The official NetC: concat(features (B, 4, 4, 8nf), sentence tiled 4x4) -> conv3x3 to 2nf
-    -> LReLU -> conv4x4 valid to one logit per image (bias-free)."""
+    -> LReLU -> conv4x4 valid to one logit per image (bias-free).
 
-    def __init__(self, discriminator_width: int, **kwargs):
+    `projection=True` adds the projection discriminator's term (Miyato & Koyama, ICLR 2018;
+    not in DF-GAN): the inner product of the spatially averaged features with a linear map of
+    the sentence, `<mean(features), W s>`. It makes "this image feature goes with this word" one
+    weight, where the concat head must build it from a hidden unit; docs/diagnosis.md (g) shows
+    the image features carrying shape while the concat head ignored it.
+    """
+
+    def __init__(self, discriminator_width: int, feature_channels: int | None = None, projection: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.joint_conv = layers.Conv2D(2 * discriminator_width, 3, padding="same", use_bias=False, name="joint_conv")
         self.logit_conv = layers.Conv2D(1, 4, padding="valid", use_bias=False, name="logit_conv")
+        if projection and not feature_channels:
+            raise ValueError("projection=True needs feature_channels, the width of the features it is applied to.")
+        self.projection = layers.Dense(feature_channels, use_bias=False, name="projection") if projection else None
 
     def call(self, features, embeddings):
         height, width = features.shape[1], features.shape[2]
         text = ops.tile(ops.cast(embeddings, features.dtype)[:, None, None, :], (1, height, width, 1))  # (B, 4, 4, D)
         x = ops.leaky_relu(self.joint_conv(ops.concatenate([features, text], axis=-1)), negative_slope=0.2)
-        return ops.reshape(self.logit_conv(x), (-1,))  # (B,)
+        logits = ops.reshape(self.logit_conv(x), (-1,))  # (B,)
+        if self.projection is not None:
+            projected = self.projection(ops.cast(embeddings, features.dtype))  # (B, 8nf)
+            logits = logits + ops.sum(ops.mean(features, axis=(1, 2)) * projected, axis=-1)
+        return logits
 
 
 @keras.saving.register_keras_serializable(package="t2ilib")
@@ -204,16 +219,19 @@ class DFGANDiscriminator(keras.Model):
     conditional head (`head`, the official NetC).
     """
 
-    def __init__(self, embedding_dim: int, image_size: int = 64, discriminator_width: int = 32, **kwargs):
+    def __init__(self, embedding_dim: int, image_size: int = 64, discriminator_width: int = 32,
+                 projection: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.embedding_dim = embedding_dim
         self.image_size = image_size
         self.discriminator_width = discriminator_width
+        self.projection = projection
         widths = block_widths(discriminator_width, image_size)  # 64 px: nf, 2nf, 4nf, 8nf, 8nf
         self.from_image = layers.Conv2D(widths[0], 3, padding="same", name="from_image")
         self.down_blocks = [ResidualDownBlock(in_channels, out_channels, name=f"down_{i + 1}")
                             for i, (in_channels, out_channels) in enumerate(zip(widths[:-1], widths[1:]))]
-        self.head = ConditionalHead(discriminator_width, name="conditional_head")
+        self.head = ConditionalHead(discriminator_width, feature_channels=widths[-1], projection=projection,
+                                    name="conditional_head")
 
     def features(self, images):
         """The image part (the official NetD): (B, S, S, 3) -> (B, 4, 4, 8nf), before any text."""
@@ -235,7 +253,7 @@ class DFGANDiscriminator(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "embedding_dim": self.embedding_dim, "image_size": self.image_size,
-                "discriminator_width": self.discriminator_width}
+                "discriminator_width": self.discriminator_width, "projection": self.projection}
 
 
 def hinge_discriminator_loss(real_logits, fake_logits, mismatched_logits):
@@ -423,7 +441,8 @@ def _dfgan_models(config, embedding_dim: int) -> DFGAN:
                               text_in_seed=model_config.text_in_seed, name=name)
 
     discriminator = DFGANDiscriminator(embedding_dim, image_size=config.data.image_size,
-                                       discriminator_width=model_config.discriminator_width, name="discriminator")
+                                       discriminator_width=model_config.discriminator_width,
+                                       projection=model_config.projection_head, name="discriminator")
     ema_decay = config.train.ema_decay
     return DFGAN(generator("generator"), discriminator,
                  gradient_penalty_weight=model_config.gradient_penalty_weight,
