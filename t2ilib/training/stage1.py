@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from t2ilib.acceleration import allow_gpu_memory_growth, make_strategy  # noqa: F401  (allow_...: one helper, tests)
+from t2ilib.acceleration import make_strategy
 from t2ilib.config import RunConfig
 from t2ilib.data.pipeline import make_gan_dataset
 from t2ilib.data.prepare import PreparedData, prepare_data
