@@ -342,6 +342,7 @@ def test_06_xception_baseline_runs(kernel_name, colab):
     assert summary["mapper"]["chance@1"] > 0 and len(summary["table"]) == 4  # strict JSON: no NaN
     text = outputs_text(notebook)
     assert "recall@1" in text and "random projections" in text
+    assert 'feature run: {"source": "xception-features", "feature_weights": null, "feature_input_size": 71}' in text
     assert_ran_cleanly(notebook, seconds, colab, min_images=3)
 
 
