@@ -135,3 +135,23 @@ def test_a_gan_resume_compares_only_what_its_condition_source_reads(tmp_path):
     # another source is another experiment, and then every setting counts
     assert resume_changes("stage1", path, text_run.to_dict(), feature_run.to_dict(), allow_change=True) == [
         "condition.source: saved 'text', now 'xception-features'", "condition.feature_weights: saved 'imagenet', now None"]
+
+
+def test_stage2_takes_the_condition_of_its_stage1_run(tmp_path):
+    from t2ilib.training.stage2 import memory_estimate, stage2_run_config
+
+    features = preset("tiny").replace(**{"condition.source": "xception-features", "condition.feature_weights": None,
+                                         "condition.feature_input_size": 71})
+    (tmp_path / "stage1").mkdir()
+    features.save(tmp_path / "stage1" / "config.json")
+    # the text section is not read by a feature-conditioned Stage-I: another one is no contradiction
+    config = stage2_run_config(features.replace(**{"text.encoder": "onehot"}), tmp_path / "stage1")
+    assert config.condition == features.condition and config.text == features.text  # the Stage-I run's
+    with pytest.raises(ValueError, match="condition.feature_input_size: Stage-I 71, here 299"):
+        stage2_run_config(features.replace(**{"condition.feature_input_size": 299}), tmp_path / "stage1")
+    with pytest.raises(ValueError, match="condition.source: Stage-I 'xception-features', here 'text'"):
+        stage2_run_config(preset("tiny"), tmp_path / "stage1")
+    # its memory estimate counts the 2,048-d feature as the condition's input
+    estimate = memory_estimate(config, batch_sizes=(1,))[0]["trainable_parameters"]
+    assert estimate == memory_estimate(preset("tiny"), batch_sizes=(1,), embedding_dim=2048)[0]["trainable_parameters"]
+    assert estimate > memory_estimate(preset("tiny"), batch_sizes=(1,))[0]["trainable_parameters"]  # 16-d Word2Vec
