@@ -66,7 +66,7 @@ def networks(save: bool) -> list[dict]:
     from t2ilib.config import preset
     from t2ilib.models.stackgan import build_stage1
     from t2ilib.models.stackgan2 import build_stage2
-    from t2ilib.training.stage2 import build_config, checkpoint_parts
+    from t2ilib.training.checkpoints import gan_checkpoint_parts
     from t2ilib.training.vae import MODEL_NAMES, VAEConfig, build_vae
 
     config = preset("colab").replace(**{"train.mixed_precision": "off"})
@@ -75,13 +75,12 @@ def networks(save: bool) -> list[dict]:
                        ("Stage-I on Xception features (notebook 06, 2048-d)", 2048)):
         stage1 = build_stage1(config, dim, steps_per_epoch=1)
         trainable = count(stage1.generator.trainable_variables) + count(stage1.discriminator.trainable_variables)
-        parts = {"model": stage1, "g_optimizer": stage1.g_optimizer, "d_optimizer": stage1.d_optimizer}
-        rows.append(checkpoint_row(label, parts, trainable, save))
-        if dim == 768:
-            stage2 = build_stage2(build_config(config), stage1.generator, 768, steps_per_epoch=1, image_size=256)
+        rows.append(checkpoint_row(label, gan_checkpoint_parts(stage1), trainable, save))
+        if dim == 768:  # what train_stage2 builds (t2ilib.training.stage2.stage2_plan)
+            stage2 = build_stage2(config, stage1.generator, 768, steps_per_epoch=1, image_size=config.stage2.image_size)
             trainable = count(stage2.generator.trainable_variables) + count(stage2.discriminator.trainable_variables)
             rows.append(checkpoint_row("Stage-II (colab preset, 256 px, frozen Stage-I inside)",
-                                       checkpoint_parts(stage2), trainable, save))
+                                       gan_checkpoint_parts(stage2), trainable, save))
     for name in MODEL_NAMES:
         model, optimizer = build_vae(name, VAEConfig(), 50)
         rows.append(checkpoint_row(f"VAE {name} (GloVe 50-d)", {"model": model, "optimizer": optimizer},

@@ -4,6 +4,7 @@ The data flow, one cached artefact per arrow (see README.md):
 
     dataset folder (Flickr8k format)  -> t2ilib.data     captions table, splits (CSV), image cache
     captions                          -> t2ilib.text     caption embeddings (npy, per encoder)
+    images (instead of captions)      -> t2ilib.features Xception image features (condition.source)
     images + embeddings               -> t2ilib.data.pipeline   tf.data batches
     batches                           -> t2ilib.models / t2ilib.training   a run directory
     run directory                     -> t2ilib.metrics / t2ilib.viz       numbers and figures

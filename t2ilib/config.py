@@ -1,7 +1,9 @@
 """One config mechanism for every run type: every knob in one place, saved beside the run.
 
-Sections are dataclasses, each read by name: `RunConfig` holds data, text, model, train and
-stage2 (a GAN run's `config.json`: Stage-I and DF-GAN read the first four, Stage-II all five);
+Sections are dataclasses, each read by name: `RunConfig` holds data, text, condition, model,
+train and stage2 (a GAN run's `config.json`: Stage-I and DF-GAN read all but stage2, Stage-II all
+six; `condition.source` says what the networks are conditioned on, the caption's embedding by
+the `text` section's encoder or the image's Xception feature);
 `VAEConfig` is the section a GloVe VAE run reads (its `vae_config.json`), `MapperConfig` the
 text-to-feature mapper's (inside its `mapper.json`). For all of them alike: `section_from_dict`
 refuses an unknown key with a `ConfigError`, `setting_problems` checks every field against its
@@ -23,7 +25,9 @@ Each preset also has Stage-II settings (`stage2`: 4x the Stage-I size; 128 for t
 quickstart, 256 for colab and official).
 
 A config is plain data: `RunConfig.to_dict()` / `RunConfig.from_dict()` round-trip through JSON
-(a config.json written before a section or key existed loads with the defaults for it).
+(a config.json written before a section or key existed loads with the defaults for it; one
+written before the condition section, with text.encoder "xception-features" and text.feature_*,
+loads with those settings in the condition section).
 
 Validation (`RunConfig.validate()`, run by every trainer and the CLI before anything is written):
 every field's type is checked from its annotation (a new field gets this for free); its range or
@@ -78,7 +82,20 @@ class TextConfig:
     glove_path: str = "t2ilib_data/glove.6B.50d.txt"  # "glove": data_prep/glove.py puts it in the data folder
     glove_pooling: str = "sum"  # "glove": sum (the VAE report) or mean
     char_cnn_rnn_dir: str = ""  # "char-cnn-rnn": StackGAN split folder with char-CNN-RNN-embeddings.pickle
-    # encoder "xception-features": the condition is the image's Xception feature (t2ilib.features)
+
+
+@dataclass
+class ConditionConfig:
+    """What a GAN's generator and discriminator are conditioned on, one vector per caption row.
+
+    "text": the caption's embedding by the encoder of the `text` section (every run but one).
+    "xception-features": the caption's *image*, as its Xception feature vector (the Xception
+    baseline, t2ilib.features and t2ilib.training.feature_baseline); such a run reads no
+    setting of the `text` section, only the two `feature_*` settings here.
+    """
+
+    source: str = "text"  # "text" or "xception-features"
+    # source "xception-features" only:
     feature_weights: str | None = "imagenet"  # "imagenet" (Colab), None (random weights: offline checks) or a file
     feature_input_size: int = 299  # Xception's input side (native 299; its minimum, 71, for quick checks)
 
@@ -227,10 +244,13 @@ def allowed(rule: Allowed) -> dict:
     return {"allowed": rule}
 
 
-# Names the rest of the kit defines (t2ilib.text.ENCODERS + the Xception feature condition,
+# Names the rest of the kit defines (t2ilib.text.ENCODERS, t2ilib.features.xception.FEATURE_SOURCE,
 # t2ilib.acceleration); tests/test_bad_input_cli.py checks that these lists agree.
 TEXT_ENCODERS = ("word2vec", "sentence-transformers", "tokenizer", "onehot", "tfhub", "tfhub-bert", "glove",
-                 "char-cnn-rnn", "xception-features")
+                 "char-cnn-rnn")
+# Each condition source and the settings it reads besides `condition.source` (dotted prefixes): a
+# run reads none of another source's settings, so those may differ when it resumes (resume_changes).
+CONDITION_SOURCES = {"text": ("text.",), "xception-features": ("condition.feature_",)}
 MIXED_PRECISIONS = ("off", "auto", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "tpu")
 JIT_COMPILE = (True, False, "auto")
@@ -247,7 +267,8 @@ ALLOWED = {
     "text.tokenizer_length": at_least(1),
     "text.vocabulary_min_count": at_least(1),
     "text.glove_pooling": one_of("sum", "mean"),
-    "text.feature_input_size": at_least(71),
+    "condition.source": one_of(*CONDITION_SOURCES),
+    "condition.feature_input_size": at_least(71),
     "model.condition_dim": at_least(1),
     "model.noise_dim": at_least(1),
     "model.generator_width": at_least(1),
@@ -466,8 +487,8 @@ _GAN_MAY_CHANGE = frozenset({
     "train.stop_on_collapse", "train.best_metric", "train.agreement_every_epochs", "train.agreement_samples"})
 
 RUN_TYPES = {
-    "stage1": RunType(("data", "text", "model", "train"), _GAN_MAY_CHANGE),  # StackGAN Stage-I and DF-GAN
-    "stage2": RunType(("data", "text", "model", "train", "stage2"), _GAN_MAY_CHANGE | {"stage2.epochs"}),
+    "stage1": RunType(("data", "text", "condition", "model", "train"), _GAN_MAY_CHANGE),  # StackGAN Stage-I, DF-GAN
+    "stage2": RunType(("data", "text", "condition", "model", "train", "stage2"), _GAN_MAY_CHANGE | {"stage2.epochs"}),
     "vae": RunType(("vae",), frozenset({"vae.epochs", "vae.data_dir", "vae.cache_dir", "vae.eval_samples"})),
     # a mapper directory is reused only for exactly its settings (it trains in one go, nothing resumes)
     "mapper": RunType(("mapper", "text", "features", "data")),
@@ -479,6 +500,19 @@ def _dotted(values: dict, sections) -> dict:
             for key, value in (values.get(section) or {}).items()}
 
 
+def condition_reads(setting: str, source: str) -> bool:
+    """Whether a run conditioned on `source` (`condition.source`) reads the dotted `setting`:
+    everything but the settings of the other condition sources (`CONDITION_SOURCES`); a
+    feature-conditioned run reads no `text.*`, a text-conditioned one no `condition.feature_*`."""
+    own = CONDITION_SOURCES.get(source, ())
+    others = [prefix for prefixes in CONDITION_SOURCES.values() for prefix in prefixes if prefix not in own]
+    return not any(setting.startswith(prefix) for prefix in others)
+
+
+def _source(values: dict) -> str:
+    return (values.get("condition") or {}).get("source", "text")
+
+
 def resume_changes(run_type: str, path, saved: dict, current: dict, allow_change: bool | None = False,
                    advice: str | None = None) -> list[str]:
     """The one resume check: every setting of `current` in the sections `RUN_TYPES[run_type]`
@@ -486,9 +520,12 @@ def resume_changes(run_type: str, path, saved: dict, current: dict, allow_change
     `may_change`, as "section.key: saved A, now B". Raises a ValueError naming `path` unless
     `allow_change` (None: the run type has no such option, and the message offers none; `advice`
     replaces what the message tells to do); a setting the file lacks (an older version wrote
-    it) counts as saved None."""
+    it) counts as saved None. Of a GAN run (sections with `condition`) only the settings its
+    condition source reads are compared (`condition_reads`)."""
     declaration = RUN_TYPES[run_type]
     before, now = _dotted(saved, declaration.sections), _dotted(current, declaration.sections)
+    if "condition" in declaration.sections and _source(saved) == _source(current):  # what that source reads
+        now = {name: value for name, value in now.items() if condition_reads(name, _source(current))}
     changes = [f"{name}: saved {before.get(name)!r}, now {value!r}" for name, value in now.items()
                if before.get(name) != value and name not in declaration.may_change]
     if changes and not allow_change:
@@ -505,6 +542,7 @@ class RunConfig:
     name: str = "stage1"
     data: DataConfig = field(default_factory=DataConfig)
     text: TextConfig = field(default_factory=TextConfig)
+    condition: ConditionConfig = field(default_factory=ConditionConfig)  # text embeddings or image features
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     stage2: Stage2Config = field(default_factory=Stage2Config)  # used by Stage-II runs only
@@ -518,9 +556,11 @@ class RunConfig:
             raise ConfigError(f"A run config is a mapping of sections; got {type(values).__name__}.")
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ConfigError(f"Unknown config sections {sorted(unknown)}; expected name, data, text, model, train, stage2.")
-        sections = {"data": DataConfig, "text": TextConfig, "model": ModelConfig, "train": TrainConfig,
-                    "stage2": Stage2Config}
+            raise ConfigError(f"Unknown config sections {sorted(unknown)}; expected name, data, text, condition, model, "
+                              "train, stage2.")
+        values = _condition_from_text_section(values)
+        sections = {"data": DataConfig, "text": TextConfig, "condition": ConditionConfig, "model": ModelConfig,
+                    "train": TrainConfig, "stage2": Stage2Config}
         kwargs = {}
         for key, value in values.items():
             if key in sections:
@@ -550,6 +590,12 @@ class RunConfig:
         """A copy with dotted overrides, e.g. `config.replace(**{"train.epochs": 5})`."""
         values = self.to_dict()
         for dotted, value in overrides.items():
+            if dotted == "text.encoder" and value == FEATURES_AS_TEXT_ENCODER:
+                raise ConfigError(f"text.encoder = {value!r}: image features are a condition source, not a text "
+                                  f"encoder; set condition.source = {value!r} instead (CLI: --set condition.source={value}).")
+            if dotted in _MOVED_TO_CONDITION:
+                raise ConfigError(f"Unknown config key {dotted!r}: the image-feature settings are in the condition "
+                                  f"section; set {_MOVED_TO_CONDITION[dotted]} instead.")
             section, _, key = dotted.rpartition(".")
             if section and not isinstance(values.get(section), dict):
                 raise ConfigError(f"Unknown config key {dotted!r}: there is no section {section!r} (sections: "
@@ -607,6 +653,35 @@ class RunConfig:
             return dotted, json.loads(text)
         except json.JSONDecodeError:
             return dotted, text
+
+
+# Before the condition section existed, image features were configured as a text encoder
+# (text.encoder "xception-features", text.feature_weights, text.feature_input_size).
+FEATURES_AS_TEXT_ENCODER = "xception-features"
+_MOVED_TO_CONDITION = {"text.feature_weights": "condition.feature_weights",
+                       "text.feature_input_size": "condition.feature_input_size"}
+
+
+def _condition_from_text_section(values: dict) -> dict:
+    """A run config written before the `condition` section (its `text` section holds feature_*
+    keys, and text.encoder "xception-features" for a feature-conditioned run) in today's form:
+    those settings moved to `condition`, and the text encoder of a feature-conditioned run (which
+    it never read) set to the default. `values` itself is not changed."""
+    text = values.get("text")
+    moved = [key for key in _MOVED_TO_CONDITION if isinstance(text, dict) and key.split(".")[1] in text]
+    features = isinstance(text, dict) and text.get("encoder") == FEATURES_AS_TEXT_ENCODER
+    if not (moved or features):
+        return values
+    if "condition" in values:
+        raise ConfigError(f"This config has a condition section and the settings that moved into it "
+                          f"({', '.join(moved + ['text.encoder'] * features)}); keep only the condition section's "
+                          f"(condition.source, condition.feature_weights, condition.feature_input_size).")
+    text = dict(text)
+    condition = {_MOVED_TO_CONDITION[key].split(".")[1]: text.pop(key.split(".")[1]) for key in moved}
+    if features:
+        condition["source"] = FEATURES_AS_TEXT_ENCODER
+        text["encoder"] = TextConfig.encoder  # never read by a feature-conditioned run
+    return {**values, "text": text, "condition": condition}
 
 
 def section_from_dict(section_cls, values: dict, section_name: str):

@@ -219,9 +219,17 @@ def test_gpu_memory_growth_helper(monkeypatch, caplog, initialised):
     assert ("before anything else uses TensorFlow" in caplog.text) is initialised
 
 
-def test_trainers_share_one_memory_growth_helper():
-    from t2ilib import acceleration
-    from t2ilib.training import stage1, stage2
+def test_gpu_memory_growth_is_written_once_and_the_gan_training_path_calls_it():
+    """One helper (t2ilib.acceleration) sets memory growth; no other module of the kit writes its
+    own, and `train_gan` (Stage-I, DF-GAN and Stage-II) calls it before building anything."""
+    import inspect
 
-    assert stage1.allow_gpu_memory_growth is acceleration.allow_gpu_memory_growth
-    assert stage2.allow_gpu_memory_growth is acceleration.allow_gpu_memory_growth
+    from t2ilib import acceleration
+    from t2ilib.training import gan
+
+    package = Path(acceleration.__file__).parent
+    writers = sorted(path.relative_to(package).as_posix() for path in package.rglob("*.py")
+                     if "set_memory_growth" in path.read_text(encoding="utf-8"))
+    assert writers == ["acceleration.py"]
+    assert gan.allow_gpu_memory_growth is acceleration.allow_gpu_memory_growth
+    assert "allow_gpu_memory_growth()" in inspect.getsource(gan.train_gan)

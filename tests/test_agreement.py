@@ -215,7 +215,7 @@ def test_a_run_saved_before_the_agreement_settings_resumes(tmp_path):
     """A config.json without the new keys (written before them) loads with the defaults, and a
     resume with them is not refused as a changed experiment."""
     from t2ilib.config import RunConfig
-    from t2ilib.training.stage1 import check_run_config
+    from t2ilib.training.gan import check_run_config
 
     config = preset("tiny").replace(**{"data.data_dir": str(tmp_path / "data")})
     old = config.to_dict()

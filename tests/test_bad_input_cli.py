@@ -335,12 +335,14 @@ def test_a_new_setting_gets_type_checks_for_free_and_a_rule_in_one_place():
 
 def test_every_preset_is_valid_and_the_name_lists_agree_with_the_kit():
     from t2ilib import acceleration, config as config_module
-    from t2ilib.features.xception import FEATURE_ENCODER
+    from t2ilib.features.xception import FEATURE_SOURCE
     from t2ilib.text import ENCODERS
 
     for name in ("tiny", "quickstart", "colab", "official"):
         preset(name).validate(check_paths=False)
-    assert set(config_module.TEXT_ENCODERS) == set(ENCODERS) | {FEATURE_ENCODER}
+    assert set(config_module.TEXT_ENCODERS) == set(ENCODERS)
+    assert set(config_module.CONDITION_SOURCES) == {"text", FEATURE_SOURCE}
+    assert config_module.FEATURES_AS_TEXT_ENCODER == FEATURE_SOURCE  # the old text.encoder value it migrates
     assert config_module.MIXED_PRECISIONS == acceleration.PRECISIONS
     assert config_module.STRATEGIES == acceleration.STRATEGIES
     assert config_module.JIT_COMPILE == acceleration.JIT_COMPILE

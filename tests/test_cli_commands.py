@@ -132,7 +132,9 @@ def test_feature_baseline_trains_both_runs_and_compares(workspace, stage1_run, c
     printed = capsys.readouterr().out
     feature_metrics = json.loads((workspace / "features" / "metrics.json").read_text())
     assert feature_metrics["epochs_trained"] == 1
-    assert json.loads((workspace / "features" / "config.json").read_text())["text"]["encoder"] == "xception-features"
+    saved = json.loads((workspace / "features" / "config.json").read_text())
+    assert saved["condition"] == {"source": "xception-features", "feature_weights": None, "feature_input_size": 71}
+    assert saved["text"]["encoder"] == "word2vec"  # the tiny preset's, unread by the feature run
     table = pd.read_csv(out / "comparison.csv")
     assert "chance" in set(table["condition"]) and len(table) >= 3
     mapper = json.loads((out / "mapper" / "metrics.json").read_text())

@@ -81,3 +81,77 @@ def test_stage2_reads_its_widths_and_learning_rate_from_its_own_section(tiny_con
     schedule = gan.g_optimizer.learning_rate
     assert np.isclose(float(schedule), 1e-3)
     assert config.model.generator_width == 8  # nothing written into the model section
+
+
+def test_the_condition_source_is_its_own_section_and_old_config_files_migrate_into_it():
+    from t2ilib.config import RunConfig
+
+    config = preset("tiny")
+    assert config.condition.source == "text" and not hasattr(config.text, "feature_weights")
+    # a config.json of a feature-conditioned run written before the condition section existed
+    old = config.to_dict()
+    del old["condition"]
+    old["text"].update(encoder="xception-features", feature_weights=None, feature_input_size=71)
+    migrated = RunConfig.from_dict(old)
+    assert (migrated.condition.source, migrated.condition.feature_weights, migrated.condition.feature_input_size) == (
+        "xception-features", None, 71)
+    assert migrated.text.encoder == "word2vec" and "feature_weights" in old["text"]  # the caller's dict unchanged
+    migrated.validate(check_paths=False)
+    # ... and of a text run: its feature_* keys move, the encoder stays
+    old_text = config.to_dict()
+    del old_text["condition"]
+    old_text["text"].update(encoder="onehot", feature_weights="imagenet", feature_input_size=299)
+    text_run = RunConfig.from_dict(old_text)
+    assert text_run.text.encoder == "onehot" and text_run.condition == config.condition
+    with pytest.raises(ConfigError, match="has a condition section and the settings that moved into it"):
+        RunConfig.from_dict({**old, "condition": {"source": "xception-features"}})
+    with pytest.raises(ConfigError, match=r"Unknown keys \['weights'\] in config section 'condition'"):
+        RunConfig.from_dict({"condition": {"weights": None}})  # the same unknown-key error as every section
+    with pytest.raises(ConfigError, match="not a text encoder; set condition.source = 'xception-features'"):
+        config.replace(**{"text.encoder": "xception-features"})
+    with pytest.raises(ConfigError, match="set condition.feature_input_size instead"):
+        config.replace(**{"text.feature_input_size": 71})
+    with pytest.raises(ConfigError, match=r"condition.source = 'pixels' \(expected one of \"text\", \"xception-features\"\)"):
+        config.replace(**{"condition.source": "pixels"}).validate(check_paths=False)
+    with pytest.raises(ConfigError, match=r"condition.feature_input_size = 32 \(expected an integer >= 71\)"):
+        config.replace(**{"condition.feature_input_size": 32}).validate(check_paths=False)
+    assert config.parse_setting("condition.source=xception-features") == ("condition.source", "xception-features")
+
+
+def test_a_gan_resume_compares_only_what_its_condition_source_reads(tmp_path):
+    path = tmp_path / "config.json"
+    text_run = preset("tiny")
+    feature_run = text_run.replace(**{"condition.source": "xception-features", "condition.feature_weights": None})
+    # a text run reads no condition.feature_*; a feature run no text.*
+    assert resume_changes("stage1", path, text_run.to_dict(),
+                          text_run.replace(**{"condition.feature_input_size": 71}).to_dict()) == []
+    assert resume_changes("stage2", path, feature_run.to_dict(),
+                          feature_run.replace(**{"text.encoder": "onehot"}).to_dict()) == []
+    with pytest.raises(ValueError, match="condition.feature_input_size: saved 299, now 71"):
+        resume_changes("stage1", path, feature_run.to_dict(),
+                       feature_run.replace(**{"condition.feature_input_size": 71}).to_dict())
+    with pytest.raises(ValueError, match="text.encoder: saved 'word2vec', now 'onehot'"):
+        resume_changes("stage1", path, text_run.to_dict(), text_run.replace(**{"text.encoder": "onehot"}).to_dict())
+    # another source is another experiment, and then every setting counts
+    assert resume_changes("stage1", path, text_run.to_dict(), feature_run.to_dict(), allow_change=True) == [
+        "condition.source: saved 'text', now 'xception-features'", "condition.feature_weights: saved 'imagenet', now None"]
+
+
+def test_stage2_takes_the_condition_of_its_stage1_run(tmp_path):
+    from t2ilib.training.stage2 import memory_estimate, stage2_run_config
+
+    features = preset("tiny").replace(**{"condition.source": "xception-features", "condition.feature_weights": None,
+                                         "condition.feature_input_size": 71})
+    (tmp_path / "stage1").mkdir()
+    features.save(tmp_path / "stage1" / "config.json")
+    # the text section is not read by a feature-conditioned Stage-I: another one is no contradiction
+    config = stage2_run_config(features.replace(**{"text.encoder": "onehot"}), tmp_path / "stage1")
+    assert config.condition == features.condition and config.text.encoder == "word2vec"  # the Stage-I run's
+    with pytest.raises(ValueError, match="condition.feature_input_size: Stage-I 71, here 299"):
+        stage2_run_config(features.replace(**{"condition.feature_input_size": 299}), tmp_path / "stage1")
+    with pytest.raises(ValueError, match="condition.source: Stage-I 'xception-features', here 'text'"):
+        stage2_run_config(preset("tiny"), tmp_path / "stage1")
+    # its memory estimate counts the 2,048-d feature as the condition's input
+    estimate = memory_estimate(config, batch_sizes=(1,))[0]["trainable_parameters"]
+    assert estimate == memory_estimate(preset("tiny"), batch_sizes=(1,), embedding_dim=2048)[0]["trainable_parameters"]
+    assert estimate > memory_estimate(preset("tiny"), batch_sizes=(1,))[0]["trainable_parameters"]  # 16-d Word2Vec

@@ -2,7 +2,7 @@
 
 Layers, lowest first; a module may import from its own layer and the layers below it:
 
-    0 base      t2ilib (the package), config, report, acceleration, viz
+    0 base      t2ilib (the package), config, errors, acceleration, viz
     1 data      t2ilib.data
     2 inputs    t2ilib.text, t2ilib.features          (what a generator is conditioned on)
     3 models    t2ilib.models

@@ -1,6 +1,6 @@
 """The Xception feature baseline: features per image, a feature-conditioned Stage-I, the mapper.
 
-Offline, Xception has random weights (`feature_weights=None`) at its minimum input, 71 px:
+Offline, Xception has random weights (`condition.feature_weights=None`) at its minimum input, 71 px:
 these tests check the pipeline and the maths, not whether ImageNet features are good.
 """
 
@@ -13,7 +13,7 @@ import pytest
 
 from t2ilib.data.prepare import prepare_data
 from t2ilib.features import (
-    FEATURE_ENCODER,
+    FEATURE_SOURCE,
     CosineMSELoss,
     MapperConfig,
     build_xception,
@@ -65,10 +65,10 @@ def test_bad_settings_are_refused(xception, tmp_path):
 
 
 def test_features_are_computed_once_per_image_and_cached(tiny_config, monkeypatch):
-    config = tiny_config.replace(**{"text.encoder": FEATURE_ENCODER, "text.feature_weights": None,
-                                    "text.feature_input_size": INPUT_SIZE})
+    config = tiny_config.replace(**{"condition.source": FEATURE_SOURCE, "condition.feature_weights": None,
+                                    "condition.feature_input_size": INPUT_SIZE})
     prepared = prepare_data(config.data, progress=False)
-    features = image_features(config.text, prepared)
+    features = image_features(config.condition, prepared)
     assert features.shape == (len(prepared.cache.names), 2048)  # 40 images, not 200 captions
     cached = list((prepared.work_dir / "features").glob("xception-random-*-71px-*.npy"))
     assert len(cached) == 1
@@ -156,7 +156,8 @@ def feature_run(tmp_path_factory):
 
 def test_feature_conditioned_stage1_is_the_same_model_and_training(feature_run):
     root, config, metrics, _ = feature_run
-    assert json.loads((root / "run" / "config.json").read_text())["text"]["encoder"] == FEATURE_ENCODER
+    saved = json.loads((root / "run" / "config.json").read_text())
+    assert saved["condition"]["source"] == FEATURE_SOURCE and saved["text"]["encoder"] == config.text.encoder
     assert metrics["epochs_trained"] == 1 and metrics["optimizer_steps"] == 2
     # reconstruction fidelity was measured on the configured number of images (tiny: 16)
     assert metrics["fidelity"]["n"] == metrics["fidelity_samples"] == config.train.fidelity_samples == 16
@@ -166,6 +167,32 @@ def test_feature_conditioned_stage1_is_the_same_model_and_training(feature_run):
         stage1.generate(root / "run", ["a red circle"])
     path = feature_baseline.reconstruction_grid(root / "run")
     assert path.is_file() and path.stat().st_size > 1000
+
+
+def test_a_feature_run_written_before_the_condition_section_loads_and_resumes(feature_run, tmp_path):
+    """Its config.json said text.encoder "xception-features" with text.feature_*: it loads with
+    those in the condition section and resumes, also under a text section it never read."""
+    import shutil
+
+    from t2ilib.config import RunConfig
+
+    root, config, _, _ = feature_run
+    run = tmp_path / "old_run"
+    shutil.copytree(root / "run", run)
+    old = json.loads((run / "config.json").read_text())
+    condition = old.pop("condition")
+    old["text"].update(encoder="xception-features", feature_weights=condition["feature_weights"],
+                       feature_input_size=condition["feature_input_size"])
+    (run / "config.json").write_text(json.dumps(old))
+    loaded = RunConfig.load(run / "config.json")
+    assert loaded.condition == config.condition and loaded.text.encoder == "word2vec"
+    with pytest.raises(ValueError, match="condition.feature_input_size: saved 71, now 72"):
+        stage1.train_stage1(config.replace(**{"condition.feature_input_size": 72, "train.epochs": 2}), run, verbose=0)
+    # the preset of the text run it is compared with may have another encoder: not read, not refused
+    resumed = config.replace(**{"text.encoder": "onehot", "train.epochs": 2})
+    metrics = stage1.train_stage1(resumed, run, verbose=0)
+    assert metrics["epochs_trained"] == 2 and metrics["optimizer_steps"] == 4
+    assert RunConfig.load(run / "config.json").condition.source == FEATURE_SOURCE
 
 
 def test_mapper_metrics_and_generate_from_text(feature_run):
@@ -202,8 +229,12 @@ def test_mapper_metrics_and_generate_from_text(feature_run):
     assert reused == mapper_metrics
     with pytest.raises(ValueError, match="other settings"):
         feature_baseline.train_mapper(root / "run", root / "mapper", preset("tiny").text, MapperConfig(hidden_units=8))
-    with pytest.raises(ValueError, match="text encoder"):
-        feature_baseline.train_mapper(root / "run", root / "mapper2", config.text)
+    text_run = root / "text_run"  # a text-conditioned run is not a feature run
+    text_run.mkdir(exist_ok=True)
+    preset("tiny").save(text_run / "config.json")
+    with pytest.raises(ValueError, match="condition.source is 'text', not 'xception-features'"):
+        feature_baseline.train_mapper(text_run, root / "mapper2", config.text)
+    assert not (root / "mapper2").exists()
 
 
 def test_feature_baseline_command_has_help():

@@ -4,7 +4,7 @@ The StackGAN+BERT report's first attempt (seed 000, footnote 1 and appendix C): 
 image by the feature vector of a pretrained Xception, train a StackGAN to rebuild the image from
 that vector, then learn a map from text to the vector so that text can drive the generator.
 Here the vector is a *condition* like a caption embedding, so the same Stage-I models and
-training serve: set `text.encoder = "xception-features"` in the run config (see
+training serve: set `condition.source = "xception-features"` in the run config (see
 `t2ilib.training.feature_baseline.feature_run_config`) and `train_stage1` does the rest.
 
 - `build_xception(weights, input_size)`: `keras.applications.Xception(include_top=False,
@@ -14,10 +14,10 @@ training serve: set `text.encoder = "xception-features"` in the run config (see
   meaningless as a description of the image. A path to a weights file also works.
 - `extract_features(model, images)`: uint8 images -> float32 (N, 2048), resized to the input
   size, `keras.applications.xception.preprocess_input`, inference mode (batch-size independent).
-- `image_features(text_config, prepared)`: one row per row of the prepared image cache, decoded
+- `image_features(condition_config, prepared)`: one row per row of the prepared image cache, decoded
   from the original image files at the input size (not from the 76-px training cache: ImageNet
   features of upscaled thumbnails are poor), cached under `{work_dir}/features/`.
-- `feature_conditions(text_config, prepared)`: one standardised feature per caption (each caption
+- `feature_conditions(condition_config, prepared)`: one standardised feature per caption (each caption
   gets its image's vector), what `embed_all_captions` returns for a feature-conditioned run.
 """
 
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-FEATURE_ENCODER = "xception-features"  # the TextConfig.encoder value of a feature-conditioned run
+FEATURE_SOURCE = "xception-features"  # the condition.source (ConditionConfig) of a feature-conditioned run
 FEATURE_DIM = 2048
 MIN_INPUT_SIZE = 71  # keras.applications.Xception refuses smaller inputs
 RANDOM_WEIGHTS_SEED = 1234  # weights=None: the same random network in every process
@@ -110,17 +110,17 @@ def features_path(work_dir, weights, input_size: int, image_names: list[str]) ->
     return Path(work_dir) / "features" / f"xception-{label}-{int(input_size)}px-{digest.hexdigest()[:20]}.npy"
 
 
-def image_features(text_config, prepared, batch_size: int = 32, progress: bool | None = None) -> np.ndarray:
+def image_features(condition_config, prepared, batch_size: int = 32, progress: bool | None = None) -> np.ndarray:
     """float32 (num_images, 2048): row r is the feature of image `prepared.cache.names[r]`.
 
     Computed once per image (not per caption) from the original files, decoded straight at
-    `text_config.feature_input_size`, and cached; later calls read the `.npy`. The cache key is
+    `condition_config.feature_input_size`, and cached; later calls read the `.npy`. The cache key is
     the weights, the input size and the exact list of images of the prepared cache.
     """
     from t2ilib.data.cache import load_rgb
     from t2ilib.data.flickr8k import find_dataset_files
 
-    weights, size = text_config.feature_weights, int(text_config.feature_input_size)
+    weights, size = condition_config.feature_weights, int(condition_config.feature_input_size)
     names = list(prepared.cache.names)
     path = features_path(prepared.work_dir, weights, size, names)
     if path.exists():
@@ -157,7 +157,7 @@ class ImageFeatureCondition:
     text-to-feature mapper (`t2ilib.training.feature_baseline.generate_from_text`).
     """
 
-    name = FEATURE_ENCODER
+    name = FEATURE_SOURCE
 
     def __init__(self, weights, input_size: int, mean: np.ndarray, scale: np.ndarray):
         self.weights = weights
@@ -180,7 +180,7 @@ class ImageFeatureCondition:
             "t2ilib.training.feature_baseline.generate_from_text(run_dir, mapper_dir, captions).")
 
 
-def feature_conditions(text_config, prepared, progress: bool | None = None):
+def feature_conditions(condition_config, prepared, progress: bool | None = None):
     """(ImageFeatureCondition, float32 (num_captions, 2048)): each caption row gets its image's feature.
 
     Standardised per dimension with the mean and standard deviation of the *training* images'
@@ -188,11 +188,11 @@ def feature_conditions(text_config, prepared, progress: bool | None = None):
     are non-negative and of very different scales per dimension (tiny ones with random weights),
     which the conditioning Dense layer would otherwise see as nearly constant.
     """
-    features = image_features(text_config, prepared, progress=progress)
+    features = image_features(condition_config, prepared, progress=progress)
     train_rows = np.unique(prepared.split("train")["row"].to_numpy())
     mean = features[train_rows].mean(axis=0)
     spread = features[train_rows].std(axis=0)
     # Floor: a unit that (almost) never fires on training images must not blow up on a new one.
     scale = np.maximum(spread, 0.1 * np.median(spread) + 1e-30)
-    condition = ImageFeatureCondition(text_config.feature_weights, text_config.feature_input_size, mean, scale)
+    condition = ImageFeatureCondition(condition_config.feature_weights, condition_config.feature_input_size, mean, scale)
     return condition, condition.standardize(features[prepared.captions["row"].to_numpy()])

@@ -4,7 +4,7 @@
     caption -> text embedding -> mapper -> feature  ->  the same generator, driven by text
 
 1. `feature_run_config(config)`: the run config of the baseline. Same data, model and training
-   as a text run; only the condition changes (`text.encoder = "xception-features"`), so
+   as a text run; only the condition changes (`condition.source = "xception-features"`), so
    `train_stage1(feature_run_config(config), run_dir)` trains it with the usual run directory
    (checkpoints, sample grids, history, metrics; resume).
 2. `train_mapper(feature_run_dir, mapper_dir, text_config)`: caption embedding -> feature, on the
@@ -17,7 +17,7 @@
    the shapes fidelity of both (and of the reconstruction) in one table.
 `run_feature_baseline` does 1-5 from one config (both runs resume if they exist).
 
-Honest note: with `feature_weights=None` (offline) Xception has random weights, so its
+Honest note: with `condition.feature_weights=None` (offline) Xception has random weights, so its
 "features" are random projections of the pixels. The numbers then check the pipeline, not the
 idea; the real comparison needs ImageNet weights (Colab).
 """
@@ -36,7 +36,7 @@ import pandas as pd
 from t2ilib.config import MapperConfig, RunConfig, TextConfig, resume_changes, section_from_dict
 from t2ilib.data.prepare import fixed_sample_rows, prepare_data
 from t2ilib.features.mapper import build_mapper, mapped_retrieval
-from t2ilib.features.xception import FEATURE_ENCODER
+from t2ilib.features.xception import FEATURE_SOURCE
 from t2ilib.models.sampling import sample_grid, seeded_noise
 from t2ilib.training import stage1
 from t2ilib.training.callbacks import HistoryCSV
@@ -51,9 +51,10 @@ SAME_DATA_KEYS = ("dataset", "split_rule", "image_size", "shapes_num_images", "s
 
 
 def feature_run_config(config: RunConfig, weights="imagenet", input_size: int = 299) -> RunConfig:
-    """`config` with the caption embedding replaced by the image's Xception feature as the condition."""
-    return config.replace(**{"name": f"{config.name}_xception", "text.encoder": FEATURE_ENCODER,
-                             "text.feature_weights": weights, "text.feature_input_size": int(input_size)})
+    """`config` with the caption embedding replaced by the image's Xception feature as the
+    condition (`condition.source`); its text section stays, unread by the run."""
+    return config.replace(**{"name": f"{config.name}_xception", "condition.source": FEATURE_SOURCE,
+                             "condition.feature_weights": weights, "condition.feature_input_size": int(input_size)})
 
 
 def _load_run_config(run_dir, feature: bool) -> RunConfig:
@@ -61,18 +62,16 @@ def _load_run_config(run_dir, feature: bool) -> RunConfig:
     if not path.exists():
         raise FileNotFoundError(f"No config.json in {run_dir}: train the run first (train_stage1).")
     config = RunConfig.load(path)
-    if feature and config.text.encoder != FEATURE_ENCODER:
-        raise ValueError(f"{path}: text.encoder is {config.text.encoder!r}, not {FEATURE_ENCODER!r}; pass the run "
-                         "trained with feature_run_config(...).")
-    if not feature and config.text.encoder == FEATURE_ENCODER:
+    if feature and config.condition.source != FEATURE_SOURCE:
+        raise ValueError(f"{path}: condition.source is {config.condition.source!r}, not {FEATURE_SOURCE!r}; pass the "
+                         "run trained with feature_run_config(...).")
+    if not feature and config.condition.source == FEATURE_SOURCE:
         raise ValueError(f"{path} is a feature-conditioned run; pass the text-conditioned Stage-I run here.")
     return config
 
 
 def _text_run_config(feature_config: RunConfig, text_config: TextConfig) -> RunConfig:
     """A config that embeds the feature run's captions with `text_config` (same cache as a text run)."""
-    if text_config.encoder == FEATURE_ENCODER:
-        raise ValueError("The mapper reads captions: give it a text encoder config (e.g. the text run's config.text).")
     return RunConfig(data=feature_config.data, text=text_config)
 
 
@@ -91,7 +90,8 @@ def train_mapper(feature_run_dir, mapper_dir, text_config: TextConfig, mapper_co
     mapper_dir = Path(mapper_dir)
     feature_config = _load_run_config(feature_run_dir, feature=True)
     settings = {"mapper": asdict(mapper_config), "text": asdict(text_config),
-                "features": {key: value for key, value in asdict(feature_config.text).items() if key.startswith("feature_")},
+                "features": {key: value for key, value in asdict(feature_config.condition).items()
+                             if key.startswith("feature_")},
                 "data": {key: getattr(feature_config.data, key) for key in SAME_DATA_KEYS}}
     info_path = mapper_dir / MAPPER_FILE
     if info_path.exists() and (mapper_dir / MAPPER_WEIGHTS).exists():
@@ -297,8 +297,8 @@ def compare_with_text(text_run_dir, feature_run_dir, mapper_dir, output_dir, cap
     table.to_csv(output_dir / "comparison.csv", index=False)
     mapper_metrics_path = Path(mapper_dir) / "metrics.json"
     summary = {"table": json.loads(table.to_json(orient="records")), "captions": list(captions), "seed": seed,
-               "feature_weights": feature_config.text.feature_weights,
-               "feature_input_size": feature_config.text.feature_input_size,
+               "feature_weights": feature_config.condition.feature_weights,
+               "feature_input_size": feature_config.condition.feature_input_size,
                "mapper": json.loads(mapper_metrics_path.read_text()) if mapper_metrics_path.exists() else None}
     (output_dir / "comparison.json").write_text(json.dumps(summary, indent=2) + "\n")
     return table

@@ -41,7 +41,7 @@ from t2ilib.acceleration import allow_gpu_memory_growth
 from t2ilib.config import ConfigError, RunConfig, check_batch_fits, resume_changes
 from t2ilib.data.pipeline import make_gan_dataset
 from t2ilib.data.prepare import PreparedData, fixed_sample_rows, prepare_data
-from t2ilib.features.xception import FEATURE_ENCODER, feature_conditions
+from t2ilib.features.xception import FEATURE_SOURCE, feature_conditions
 from t2ilib.text import embed_captions, make_encoder
 from t2ilib.training.callbacks import (HistoryCSV, LossCurves, SampleGrid, SaveCheckpoint, ShapesFidelity,
                                       TensorBoardLog)
@@ -235,21 +235,24 @@ def resolved_paths(config: RunConfig) -> RunConfig:
                  if item.name.endswith("_dir") and getattr(config.data, item.name)}  # data_dir, cache_dir, ...
     if config.data.dataset not in ("shapes", "flickr8k"):
         overrides["data.dataset"] = str(Path(config.data.dataset).resolve())
-    for key in ("glove_path", "char_cnn_rnn_dir", "model_name", "hub_handle", "hub_preprocess_handle",
-                "hub_bert_handle", "feature_weights"):
-        value = getattr(config.text, key)
+    for section, key in (("text", "glove_path"), ("text", "char_cnn_rnn_dir"), ("text", "model_name"),
+                         ("text", "hub_handle"), ("text", "hub_preprocess_handle"), ("text", "hub_bert_handle"),
+                         ("condition", "feature_weights")):
+        value = getattr(getattr(config, section), key)
         if value and (key in ("glove_path", "char_cnn_rnn_dir") or Path(value).exists()):
-            overrides[f"text.{key}"] = str(Path(value).resolve())
+            overrides[f"{section}.{key}"] = str(Path(value).resolve())
     if config.stage2.stage1_run_dir:
         overrides["stage2.stage1_run_dir"] = str(Path(config.stage2.stage1_run_dir).resolve())
     return config.replace(**overrides)
 
 
 def embed_all_captions(config: RunConfig, prepared: PreparedData):
-    """The configured encoder (Word2Vec is trained on the training captions only) and one
-    embedding per row of `prepared.captions`, cached under the prepared data folder."""
-    if config.text.encoder == FEATURE_ENCODER:  # image features as the condition, one per caption row
-        return feature_conditions(config.text, prepared)
+    """The run's condition source and one condition per row of `prepared.captions`, cached under
+    the prepared data folder: the text encoder of `config.text` (Word2Vec is trained on the
+    training captions only) and its caption embeddings, or, for `condition.source`
+    "xception-features", an `ImageFeatureCondition` and each caption's image feature."""
+    if config.condition.source == FEATURE_SOURCE:  # image features as the condition, one per caption row
+        return feature_conditions(config.condition, prepared)
     training_captions = prepared.split("train")["caption"].tolist()
     encoder = make_encoder(config.text, training_captions=training_captions, work_dir=prepared.work_dir)
     embeddings = embed_captions(encoder, prepared.captions["caption"].tolist(), prepared.work_dir / "embeddings")

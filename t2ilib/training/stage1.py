@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from t2ilib.acceleration import allow_gpu_memory_growth, make_strategy  # noqa: F401  (allow_...: one helper, tests)
+from t2ilib.acceleration import make_strategy
 from t2ilib.config import RunConfig
 from t2ilib.data.pipeline import make_gan_dataset
 from t2ilib.data.prepare import PreparedData, prepare_data
@@ -25,11 +25,8 @@ from t2ilib.models.dfgan import build_dfgan
 from t2ilib.models.sampling import sample_grid, sample_images, seeded_noise
 from t2ilib.models.stackgan import build_stage1
 from t2ilib.training.checkpoints import RunCheckpoint, gan_checkpoint_parts
-# The run-directory helpers every GAN run shares, under the names the notebooks, CLI and tests use.
-from t2ilib.training.gan import (GANPlan, check_run_config,  # noqa: F401
-                                 check_settings_against_data, embed_all_captions, evaluation_rows_and_noise,
-                                 agreement_line, fidelity_history, load_run_config, mismatched_attributes, resolved_paths,
-                                 restore_run, sample_noise, train_gan)
+from t2ilib.training.gan import (GANPlan, agreement_line, embed_all_captions, evaluation_rows_and_noise, load_run_config,
+                                 mismatched_attributes, resolved_paths, train_gan)
 
 GAN_BUILDERS = {"stackgan": build_stage1, "dfgan": build_dfgan}  # by `model.family`
 FAMILY_NAMES = {"stackgan": "Stage-I", "dfgan": "DF-GAN"}

@@ -9,9 +9,9 @@ trains both):
                            beside its Stage-II refinement
     history.csv, loss_curves.png, metrics.json
 
-The data, text and model sections of a Stage-II run are those of its Stage-I run: the same
-captions and splits, the same caption embeddings (read from the Stage-I run's cache), the same
-condition and noise sizes. Stage-II's own settings (size, widths, batch, epochs, learning rate)
+The data, text, condition and model sections of a Stage-II run are those of its Stage-I run:
+the same captions and splits, the same caption embeddings (read from the Stage-I run's cache), the
+same condition and noise sizes. Stage-II's own settings (size, widths, batch, epochs, learning rate)
 are in the `stage2` section. Real images come through the same cache and augmentation as
 Stage-I, at the Stage-II size: cached at 76/64 of it (304 for 256), random crop, random flip.
 
@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from t2ilib.acceleration import allow_gpu_memory_growth  # noqa: F401  (one helper for every trainer; tests)
-from t2ilib.config import RunConfig
+from t2ilib.config import RunConfig, condition_reads
+from t2ilib.features.xception import FEATURE_DIM, FEATURE_SOURCE
 from t2ilib.models.sampling import sample_image_pairs, sample_pair_grid, seeded_noise
 from t2ilib.models.stackgan import StageIGenerator
 from t2ilib.models.stackgan2 import StageIIDiscriminator, StageIIGenerator, build_stage2
@@ -54,11 +54,12 @@ USABLE_FRACTION = 0.75  # leave a quarter for the CUDA context, cuDNN workspaces
 
 
 # ---------------------------------------------------------------------------------------
-# Configuration: a Stage-II run inherits data, text and model from its Stage-I run
+# Configuration: a Stage-II run inherits data, text, condition and model from its Stage-I run
 # ---------------------------------------------------------------------------------------
 def stage2_run_config(config: RunConfig, stage1_run_dir) -> RunConfig:
     """The config a Stage-II run is trained with: `config`'s train and stage2 sections, the
-    Stage-I run's data, text and model sections (refusing a config that contradicts them),
+    Stage-I run's data, text, condition and model sections (refusing a config that contradicts
+    them in a setting the Stage-I run read: `t2ilib.config.condition_reads`),
     and the Stage-I run directory recorded in `stage2.stage1_run_dir`."""
     stage1_run_dir = Path(stage1_run_dir)
     path = stage1_run_dir / "config.json"
@@ -68,21 +69,22 @@ def stage2_run_config(config: RunConfig, stage1_run_dir) -> RunConfig:
     stage1_config = resolved_paths(RunConfig.load(path))
     mine, theirs = resolved_paths(config).to_dict(), stage1_config.to_dict()
     differences = [(section, key, theirs[section][key], mine[section][key])
-                   for section in ("text", "model") for key in mine[section]
-                   if mine[section][key] != theirs[section][key]]
+                   for section in ("text", "condition", "model") for key in mine[section]
+                   if mine[section][key] != theirs[section][key]
+                   and condition_reads(f"{section}.{key}", stage1_config.condition.source)]
     if mine["data"]["dataset"] != theirs["data"]["dataset"]:
         differences.append(("data", "dataset", theirs["data"]["dataset"], mine["data"]["dataset"]))
     if differences:
         listed = "; ".join(f"{s}.{k}: Stage-I {a!r}, here {b!r}" for s, k, a, b in differences[:5])
         raise ValueError(f"This config does not match the Stage-I run {stage1_run_dir} ({listed}). Stage-II reuses "
-                         "the Stage-I run's dataset, caption encoder and model sizes: start from the same preset "
+                         "the Stage-I run's dataset, condition (caption encoder or image features) and model sizes: start from the same preset "
                          "(or RunConfig.load of its config.json) and change only the train and stage2 sections.")
     if config.stage2.image_size != 4 * stage1_config.data.image_size:
         raise ValueError(f"stage2.image_size must be 4x the Stage-I size {stage1_config.data.image_size} "
                          f"(got {config.stage2.image_size}).")
     stage2 = dataclasses.replace(config.stage2, stage1_run_dir=str(stage1_run_dir.resolve()))
     return dataclasses.replace(config, data=stage1_config.data, text=stage1_config.text,
-                               model=stage1_config.model, stage2=stage2)
+                               condition=stage1_config.condition, model=stage1_config.model, stage2=stage2)
 
 
 def check_stage2_config(run_dir: Path, config: RunConfig, allow_config_change: bool = False,
@@ -90,15 +92,6 @@ def check_stage2_config(run_dir: Path, config: RunConfig, allow_config_change: b
     """`check_run_config` for a Stage-II run: the stage2 section is compared as well (only
     `stage2.epochs` may change; `t2ilib.config.RUN_TYPES["stage2"]`)."""
     return check_run_config(run_dir, config, allow_config_change, write=write, run_type="stage2")
-
-
-def build_config(config: RunConfig) -> RunConfig:
-    """`config` itself: Stage-II reads its widths and learning rate from `config.stage2`
-    (`build_stage2`). Kept for callers written before that (benchmarks/drive_budget.py)."""
-    return config
-
-
-checkpoint_parts = gan_checkpoint_parts  # the name benchmarks/drive_budget.py uses
 
 
 # ---------------------------------------------------------------------------------------
@@ -186,11 +179,11 @@ def memory_estimate(config: RunConfig, batch_sizes=(16, 32, 64, 128), embedding_
                     that the backward pass creates.
     `fits` compares the total with `USABLE_FRACTION` of `gpu_bytes` (default: a 15 GB Colab
     T4). An estimate, not a measurement: cuDNN workspaces and the allocator add to it.
-    `embedding_dim` defaults to `expected_embedding_dim(config.text)`; `train_stage2` passes
-    the real size of the cached embeddings.
+    `embedding_dim` defaults to `expected_embedding_dim(config.text)` (2,048 for a run
+    conditioned on Xception features); `train_stage2` passes the real size of the cached embeddings.
     """
     if embedding_dim is None:
-        embedding_dim = expected_embedding_dim(config.text)
+        embedding_dim = FEATURE_DIM if config.condition.source == FEATURE_SOURCE else expected_embedding_dim(config.text)
 
     def count(variables):
         return sum(int(np.prod(variable.shape)) for variable in variables)
