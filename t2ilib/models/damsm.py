@@ -127,7 +127,9 @@ class DAMSMImageEncoder(keras.Model):
         if images.shape[1] != self.backbone_size or images.shape[2] != self.backbone_size:
             images = ops.image.resize(images, (self.backbone_size, self.backbone_size), interpolation="bilinear")
         local, top = self.backbone(images, training=False)  # BatchNorm in inference mode: frozen
-        return local, ops.mean(top, axis=(1, 2))
+        # No gradient into the frozen backbone: a tape watches its (Keras-frozen) variables all the
+        # same, and would differentiate through all of InceptionV3 at every step for nothing.
+        return ops.stop_gradient(local), ops.stop_gradient(ops.mean(top, axis=(1, 2)))
 
     def call(self, images, training=False):
         local, pooled = self.backbone_features(images)
@@ -265,6 +267,7 @@ class DAMSM(keras.Model):
     def build_for(self, words: int = 18):
         self.text_encoder.build_for(words)
         self.image_encoder.build_for()
+        self.built = True  # both parts are built: weights can be loaded into the pair
         return self
 
     def train_step(self, data):
