@@ -121,18 +121,24 @@ class DAMSMImageEncoder(keras.Model):
                                               name="local_projection")
         self.global_projection = layers.Dense(embedding_dim, kernel_initializer=_uniform(), name="global_projection")
 
-    def backbone_features(self, images):
-        """(local map (B, h, w, 768), pooled (B, 2048)) of images in [-1, 1]: the frozen part."""
+    def backbone_features(self, images, input_gradients: bool = False):
+        """(local map (B, h, w, 768), pooled (B, 2048)) of images in [-1, 1]: the frozen part.
+
+        `input_gradients=True` lets gradients flow back through the backbone to the images (the
+        AttnGAN generator's DAMSM loss needs them); pretraining needs none."""
         images = ops.cast(images, "float32")
         if images.shape[1] != self.backbone_size or images.shape[2] != self.backbone_size:
             images = ops.image.resize(images, (self.backbone_size, self.backbone_size), interpolation="bilinear")
         local, top = self.backbone(images, training=False)  # BatchNorm in inference mode: frozen
-        # No gradient into the frozen backbone: a tape watches its (Keras-frozen) variables all the
-        # same, and would differentiate through all of InceptionV3 at every step for nothing.
-        return ops.stop_gradient(local), ops.stop_gradient(ops.mean(top, axis=(1, 2)))
+        pooled = ops.mean(top, axis=(1, 2))
+        if input_gradients:
+            return local, pooled
+        # Otherwise no gradient into the frozen backbone: a tape watches its (Keras-frozen) variables
+        # all the same, and differentiated through all of InceptionV3 at every step for nothing.
+        return ops.stop_gradient(local), ops.stop_gradient(pooled)
 
-    def call(self, images, training=False):
-        local, pooled = self.backbone_features(images)
+    def call(self, images, training=False, input_gradients: bool = False):
+        local, pooled = self.backbone_features(images, input_gradients)
         regions = self.local_projection(local)  # (B, h, w, D)
         regions = ops.reshape(regions, (-1, regions.shape[1] * regions.shape[2], self.embedding_dim))  # (B, R, D)
         return regions, self.global_projection(pooled)
