@@ -66,6 +66,7 @@ class DAMSMSettings:
     text_clip_norm: float = 0.25  # the text encoder's gradients, global norm
     dropout: float = 0.5
     min_count: int = 1  # words seen fewer times in the training captions are "unknown"
+    lemmatize: bool = False  # WordNet lemmas (when NLTK's corpus is installed), as text.lemmatize
     seed: int = 0
 
     def folder_name(self, image_size: int) -> str:
@@ -84,14 +85,16 @@ def damsm_dir(config, settings: DAMSMSettings) -> Path:
 
 
 def make_tokenizer(settings: DAMSMSettings, vocabulary: list[str] | None = None, captions: list[str] | None = None,
-                   lemmatize: bool = False):
-    """The word-id encoder of a DAMSM: fitted on `captions`, or given the saved `vocabulary`."""
+                   lemmatised: bool | None = None):
+    """The word-id encoder of a DAMSM: fitted on `captions`, or given the saved `vocabulary` (and
+    whether its words were lemmatised)."""
     from t2ilib.text import TokenizerEncoder
 
-    tokenizer = TokenizerEncoder(length=settings.words_per_caption, min_count=settings.min_count, lemmatize=lemmatize)
+    tokenizer = TokenizerEncoder(length=settings.words_per_caption, min_count=settings.min_count,
+                                 lemmatize=settings.lemmatize)
     if vocabulary is None:
         return tokenizer.fit(captions)
-    tokenizer.vocabulary, tokenizer.lemmatised = list(vocabulary), lemmatize
+    tokenizer.vocabulary, tokenizer.lemmatised = list(vocabulary), bool(lemmatised)
     return tokenizer
 
 
@@ -221,7 +224,7 @@ def load_damsm(folder) -> DAMSM:
     meta = json.loads(manifest.read_text())
     settings = DAMSMSettings(**meta["settings"])
     saved = json.loads(vocabulary.read_text())
-    tokenizer = make_tokenizer(settings, vocabulary=saved["words"], lemmatize=saved["lemmatised"])
+    tokenizer = make_tokenizer(settings, vocabulary=saved["words"], lemmatised=saved["lemmatised"])
     damsm = build_damsm(settings, len(saved["words"]) + 2)
     damsm.load_weights(weights)
     refuse_non_finite(damsm.variables, f"The DAMSM encoders in {folder}")
