@@ -403,6 +403,8 @@ class AttnGAN(ConditionalGAN):
     generator against the updated discriminators: the stages' adversarial losses + `damsm_weight`
     x DAMSM (word + sentence, both directions) of the last image, through the frozen image
     encoder + `kl_weight` x KL. Official: damsm_weight 5 (CUB), 50 (COCO); kl_weight 1.
+    The generator's DAMSM loss treats every other caption of the batch as a mismatch (the official
+    code leaves out birds of the same class; the batch here carries no groups).
     """
 
     def __init__(self, generator: AttnGANSampler, discriminator: AttnGANDiscriminators,

@@ -132,7 +132,7 @@ def attngan_plan(config: RunConfig, settings: AttnGANSettings, verbose: int = 1)
     def load_base():
         from t2ilib.data.prepare import prepare_data
 
-        damsm = damsm_for(config, damsm_settings, verbose=max(0, verbose - 1))
+        damsm = damsm_for(config, damsm_settings, verbose=verbose)  # Keras' progress bar while pretraining
         prepared = prepare_data(config.data, progress=False)
         expected = make_tokenizer(damsm_settings, captions=prepared.split("train")["caption"].tolist())
         if expected.cache_key() != damsm.tokenizer.cache_key():
