@@ -313,6 +313,15 @@ ALLOWED = {
     "stage2.steps_per_epoch": at_least(1),
 }
 
+# ---------------------------------------------------------------------------------------
+# AttnGAN (issue 17), in one block while the config sections are reworked: model.family
+# "attngan" is trained by t2ilib.training.attngan.train_attngan (the kit's one GAN path); its own
+# settings (the DAMSM, the number of stages, the DAMSM loss weight) are
+# t2ilib.training.attngan.AttnGANSettings, recorded in the run folder's attngan.json.
+# ---------------------------------------------------------------------------------------
+ATTNGAN_FAMILY = "attngan"
+ALLOWED["model.family"] = one_of(*ALLOWED["model.family"].choices, ATTNGAN_FAMILY)
+
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string",
                type(None): "null (None)", list: "a list", dict: "a mapping"}
 

@@ -37,6 +37,7 @@ def build_gan(config: RunConfig, embedding_dim: int, steps_per_epoch: int, strat
     optimizer slot created. Both have `generator`, `discriminator`, `d_optimizer`, `g_optimizer`
     and `sampler` (the generator to draw from), so everything below treats them alike."""
     family = config.model.family
+    _refuse_attngan(config)
     if family not in GAN_BUILDERS:
         raise ValueError(f"Unknown model.family {family!r}; choose one of {', '.join(GAN_BUILDERS)} "
                          "(e.g. --set model.family=dfgan).")
@@ -63,7 +64,18 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
     Returns the metrics dictionary that is also written to `run_dir/metrics.json`.
     """
     config = resolved_paths(config.validate())  # every setting checked before anything is written
+    _refuse_attngan(config)
     return train_gan(config, run_dir, stage1_plan(config), verbose, allow_config_change, extra_callbacks)
+
+
+def _refuse_attngan(config: RunConfig) -> None:
+    """AttnGAN has settings of its own (its DAMSM, its stages): it trains with train_attngan."""
+    from t2ilib.config import ATTNGAN_FAMILY, ConfigError
+
+    if config.model.family == ATTNGAN_FAMILY:
+        raise ConfigError("model.family = 'attngan' trains with t2ilib.training.attngan.train_attngan(config, run_dir, "
+                          "AttnGANSettings(...)) (its DAMSM and stages are its own settings), not with the Stage-I "
+                          "trainer; the command line does not run it yet. Nothing was written.")
 
 
 def evaluate_stage1(generator, config: RunConfig, prepared: PreparedData, embeddings: np.ndarray) -> dict:
