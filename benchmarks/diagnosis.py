@@ -5,8 +5,9 @@ Measures each suspect separately and prints tables for docs/diagnosis.md:
   python benchmarks/diagnosis.py encoders            # (a) linear probe: caption embedding -> attribute
   python benchmarks/diagnosis.py train NAME [--set key=value ...] [--epochs N]
                                                      # (b)-(d) a Stage-I run with text diagnostics per epoch
-  python benchmarks/diagnosis.py attributes RUN_DIR  # (f) a trained run: which caption attributes its
-                                                     # discriminator checks, and what shapes it draws
+  python benchmarks/diagnosis.py attributes RUN_DIR  # (f), (g) a trained run: which caption attributes its
+                                                     # discriminator checks, which its image features carry
+                                                     # (DF-GAN), and what shapes it draws
 
 `train` runs the kit's own `train_stage1` with one extra callback that, after every epoch, probes
 the conditioning code (mu, and a sampled c = mu + sigma * eps) for each attribute, and measures
@@ -244,7 +245,31 @@ def attribute_checks(run_dir: str) -> dict:
                             rownames=["caption says"], colnames=["drawn (metric's reading)"])
     print(f"{run_dir}, epoch {int(checkpoint.epoch.numpy())}: the discriminator on {len(rows)} real test images, "
           "own caption vs the same caption with one attribute changed")
+    if hasattr(gan.discriminator, "features"):  # DF-GAN: is the attribute in the image part, before any text?
+        from t2ilib.metrics.probe import probe_attributes, variance_share
+
+        test_images = set(prepared.split("test")["image"])
+
+        def features(split):  # one row per image; the "reports" split puts every image's captions #1-#4 in train,
+            table = prepared.split(split).drop_duplicates("image")  # so the probe trains on the other images only
+            if split == "train":
+                table = table[~table["image"].isin(test_images)]
+            split_rows = table.index.to_numpy()
+            pixels = real_images(prepared, split_rows, config.data.image_size).astype(np.float32) / 127.5 - 1.0
+            values = keras.ops.convert_to_numpy(gan.discriminator.features(pixels))
+            return values.reshape(len(split_rows), -1), prepared.attributes.loc[split_rows].reset_index(drop=True)
+
+        train_features, train_truth = features("train")
+        test_features, test_truth = features("test")
+        probes = probe_attributes(train_features, train_truth, test_features, test_truth, attributes=ATTRIBUTES)
+        for attribute in ATTRIBUTES:
+            checks[attribute]["feature_probe"] = round(probes[attribute]["accuracy"], 3)
+            checks[attribute]["feature_variance_share"] = round(variance_share(test_features, test_truth[attribute]), 3)
     print(pd.DataFrame(checks).T.to_string())
+    if "feature_probe" in checks["shape"]:
+        print(f"feature_probe: a linear probe from the discriminator's image features (before the text) to the "
+              f"attribute, trained on {len(train_features)} real training images, scored on {len(test_features)} test "
+              "images; feature_variance_share: the share of those features' variance the attribute explains")
     print(confusion.to_string())
     return {"epoch": int(checkpoint.epoch.numpy()), "checks": checks, "confusion": confusion.to_dict()}
 
