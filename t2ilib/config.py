@@ -115,7 +115,7 @@ class ModelConfig:
     text_in_seed: bool = False  # dfgan: the 4x4 seed from concat(noise, sentence), not the noise only (official)
     gradient_penalty_weight: float = 2.0  # dfgan: MA-GP weight (official 2)
     gradient_penalty_power: float = 6.0  # dfgan: MA-GP power p of the gradient norm (official 6)
-    # dfgan: the mismatched term is the hardest of this many other captions of the batch on the real
+    # stackgan and dfgan: the mismatched term is the hardest of this many other captions of the batch on the real
     # images (hardest-negative mining), not one random wrong image (0: the official loss).
     hard_negatives: int = 0
     # dfgan: add the projection discriminator's <mean image features, W sentence> to the conditional

@@ -1,5 +1,6 @@
 """StackGAN Stage-I: parameter counts against the official architecture, shapes, behaviour."""
 
+import keras
 import numpy as np
 import pytest
 from keras import ops
@@ -130,3 +131,74 @@ def test_up_block_keeps_its_conv3x3_kernel(tiny_config):
     block = UpBlock(6)
     block(np.zeros((2, 4, 4, 3), "float32"))
     assert [tuple(v.shape) for v in block.conv.trainable_variables] == [(3, 3, 3, 6)]
+
+
+class _LinearDiscriminator(keras.Model):
+    """D(x, s) = 0.1 * sum(x) + 0.5 * sum(s), split like StageIDiscriminator (features / logits)."""
+
+    def __init__(self, image_size, embedding_dim):
+        super().__init__()
+        self.image_size, self.embedding_dim = image_size, embedding_dim
+        self.a = self.add_weight(shape=(), initializer=keras.initializers.Constant(0.1), name="a")
+        self.b = self.add_weight(shape=(embedding_dim,), initializer=keras.initializers.Constant(0.5), name="b")
+
+    def features(self, images, training=False):
+        return self.a * ops.sum(images, axis=(1, 2, 3))
+
+    def logits(self, features, embeddings, training=False):
+        return features + ops.sum(embeddings * self.b, axis=-1)
+
+    def call(self, images, embeddings, training=False):
+        return self.logits(self.features(images), embeddings)
+
+    def build_for(self, batch_size=2):
+        self(ops.zeros((batch_size, self.image_size, self.image_size, 3)), ops.zeros((batch_size, self.embedding_dim)))
+        return self
+
+
+def test_stage1_discriminator_features_then_logits_is_the_discriminator():
+    rng = np.random.default_rng(0)
+    discriminator = StageIDiscriminator(6, image_size=16, discriminator_width=4, condition_dim=3).build_for()
+    images = rng.uniform(-1, 1, (3, 16, 16, 3)).astype("float32")
+    embeddings = rng.standard_normal((3, 6)).astype("float32")
+    split = discriminator.logits(discriminator.features(images), embeddings)
+    np.testing.assert_allclose(ops.convert_to_numpy(split), ops.convert_to_numpy(discriminator(images, embeddings)),
+                               rtol=1e-6)
+
+
+def test_stage1_hard_negatives_score_the_real_images_with_the_hardest_other_caption():
+    import tensorflow as tf
+
+    from t2ilib.models import StackGANStage1
+
+    size, dim = 8, 2
+    generator = StageIGenerator(dim, image_size=size, generator_width=4, condition_dim=2, noise_dim=3)
+    gan = StackGANStage1(generator, _LinearDiscriminator(size, dim), kl_weight=0.0, hard_negatives=2)
+    gan.compile(d_optimizer=keras.optimizers.SGD(0.0), g_optimizer=keras.optimizers.SGD(0.0))
+    gan.build_all()
+    real = np.stack([np.full((size, size, 3), value, "float32") for value in (0.05, 0.0, -0.05)])
+    embeddings = np.array([[1.0, 1.0], [0.0, 0.0], [3.0, 3.0]], "float32")
+    wrong = np.full((3, size, size, 3), 0.9, "float32")  # logits of ~20 if it were used
+    noise, condition_noise = np.zeros((3, 3), "float32"), np.zeros((3, 2), "float32")
+    logs = gan.train_step(((tf.constant(real), tf.constant(embeddings), tf.constant(wrong)),
+                           (tf.constant(noise), tf.constant(condition_noise))))
+    image_terms = 0.1 * size * size * 3 * np.array([0.05, 0.0, -0.05])  # 0.96, 0, -0.96
+    caption_terms = np.array([1.0, 0.0, 3.0])
+    hardest = np.array([image_terms[i] + max(caption_terms[(i + k) % 3] for k in (1, 2)) for i in range(3)])
+    fake = ops.convert_to_numpy(generator(embeddings, noise, training=True, condition_noise=condition_noise)[0])
+    fake_logits = 0.1 * fake.sum(axis=(1, 2, 3)) + caption_terms
+
+    def softplus(x):
+        return np.log1p(np.exp(x))
+
+    expected = (np.mean(softplus(-(image_terms + caption_terms)))
+                + 0.5 * (np.mean(softplus(hardest)) + np.mean(softplus(fake_logits))))
+    assert float(logs["d_loss"]) == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(ValueError, match="hard_negatives"):
+        StackGANStage1(generator, _LinearDiscriminator(size, dim), hard_negatives=-1)
+
+
+def test_stage1_hard_negatives_is_the_config_knob(tiny_config):
+    gan = build_stage1(tiny_config.replace(**{"model.hard_negatives": 3}), embedding_dim=16, steps_per_epoch=2)
+    assert gan.hard_negatives == 3
+    assert build_stage1(tiny_config, embedding_dim=16, steps_per_epoch=2).hard_negatives == 0

@@ -141,6 +141,25 @@ def global_mean(per_example):
     return tf.nn.compute_average_loss(ops.cast(per_example, "float32"))
 
 
+def hardest_mismatched_logits(discriminator, features, embeddings, count: int, **logit_kwargs):
+    """For each real image, the highest logit among `count` other captions of the batch:
+    max over k = 1..count of D(x_i, s_(i-k) mod B), scored on the image's precomputed features.
+
+    Hardest-negative mining (as in VSE++, Faghri et al. 2018): a random other caption usually
+    differs from the image in an attribute the discriminator already checks, so it teaches
+    little; the best-scoring of several is the one it confuses, e.g. a caption that differs in
+    one word. A caption of the same image can land among the k (a batch drawn at random from N
+    captions of N/5 images holds one with probability about 4/N per pair); it is rare, and it is
+    counted as mismatched, as a random wrong image of the same picture would never be.
+
+    `discriminator.logits(features, embeddings, **logit_kwargs)` scores precomputed image features
+    (DF-GAN's and StackGAN Stage-I's discriminators both split `features` / `logits`).
+    """
+    rolled = [discriminator.logits(features, ops.roll(embeddings, k, axis=0), **logit_kwargs)
+              for k in range(1, count + 1)]
+    return ops.max(ops.stack(rolled), axis=0)  # (B,)
+
+
 def global_kl_divergence(mu, log_variance):
     """`kl_divergence` as a loss term: mean over dimensions, `global_mean` over the batch."""
     return global_mean(ops.mean(-0.5 * (1.0 + log_variance - ops.square(mu) - ops.exp(log_variance)), axis=-1))

@@ -25,7 +25,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from t2ilib.acceleration import num_replicas, precision_policy, resolve_jit_compile, wrap_optimizer
-from t2ilib.models.blocks import ConditionalGAN, global_mean, upsample_conv3x3
+from t2ilib.models.blocks import ConditionalGAN, global_mean, hardest_mismatched_logits, upsample_conv3x3
 from t2ilib.models.stackgan import _num_resamplings, make_optimizer, learning_rate_schedule, unpack_batch
 
 
@@ -263,21 +263,6 @@ def hinge_discriminator_loss(real_logits, fake_logits, mismatched_logits):
     """
     return (global_mean(ops.relu(1.0 - real_logits))
             + 0.5 * (global_mean(ops.relu(1.0 + fake_logits)) + global_mean(ops.relu(1.0 + mismatched_logits))))
-
-
-def hardest_mismatched_logits(discriminator, features, embeddings, count: int):
-    """For each real image, the highest logit among `count` other captions of the batch:
-    max over k = 1..count of D(x_i, s_(i-k) mod B), scored on the image's precomputed features.
-
-    Hardest-negative mining (as in VSE++, Faghri et al. 2018): a random other caption usually
-    differs from the image in an attribute the discriminator already checks, so it teaches
-    little; the best-scoring of several is the one it confuses, e.g. a caption that differs in
-    one word. A caption of the same image can land among the k (a batch drawn at random from N
-    captions of N/5 images holds one with probability about 4/N per pair); it is rare, and it is
-    counted as mismatched, as a random wrong image of the same picture would never be.
-    """
-    rolled = [discriminator.logits(features, ops.roll(embeddings, k, axis=0)) for k in range(1, count + 1)]
-    return ops.max(ops.stack(rolled), axis=0)  # (B,)
 
 
 def hinge_generator_loss(fake_logits):

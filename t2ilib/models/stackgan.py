@@ -19,6 +19,7 @@ from t2ilib.models.blocks import (
     ConditionalLogits,
     ConditioningAugmentation,
     DownBlock,
+    hardest_mismatched_logits,
     UpBlock,
     batch_norm,
     conv,
@@ -116,11 +117,19 @@ class StageIDiscriminator(keras.Model):
         self.down_blocks = [DownBlock(width, normalize=i > 0, name=f"down_{i + 1}") for i, width in enumerate(widths)]
         self.head = ConditionalLogits(top, condition_dim, joint_kernel_size, name="conditional_head")
 
-    def call(self, images, embeddings, training=False):
+    def features(self, images, training=False):
+        """The image part: (B, S, S, 3) -> (B, 4, 4, 8df), before any text."""
         x = images
         for block in self.down_blocks:
-            x = block(x, training=training)  # ends at (B, 4, 4, 8df)
-        return ops.cast(self.head(x, embeddings, training=training), "float32")
+            x = block(x, training=training)
+        return x
+
+    def logits(self, features, embeddings, training=False):
+        """The text-conditional head on precomputed image features: (B,) float32."""
+        return ops.cast(self.head(features, embeddings, training=training), "float32")
+
+    def call(self, images, embeddings, training=False):
+        return self.logits(self.features(images, training=training), embeddings, training=training)
 
     def build_for(self, batch_size: int = 2):
         self(ops.zeros((batch_size, self.image_size, self.image_size, 3)), ops.zeros((batch_size, self.embedding_dim)))
@@ -168,12 +177,19 @@ class StackGANStage1(ConditionalGAN):
       D = real->1 + 0.5 * (wrong->0 + fake->0)
       G = fake->1 + kl_weight * KL
     One D step then one G step per batch, from one generator forward pass.
+
+    `hard_negatives = K > 0` (not in the paper; `model.hard_negatives`): the "wrong" term scores
+    the real images against K other captions of the batch and keeps the best-scoring one
+    (`hardest_mismatched_logits`) instead of one random wrong image, as DF-GAN's option does.
     """
 
     def __init__(self, generator: StageIGenerator, discriminator: StageIDiscriminator,
-                 kl_weight: float = 2.0, seed: int | None = None, **kwargs):
+                 kl_weight: float = 2.0, seed: int | None = None, hard_negatives: int = 0, **kwargs):
+        if hard_negatives < 0:
+            raise ValueError(f"hard_negatives must be >= 0 (got {hard_negatives}); 0 is the paper's random wrong image.")
         super().__init__(generator, discriminator, **kwargs)
         self.kl_weight = kl_weight
+        self.hard_negatives = int(hard_negatives)
         self.noise_dim = generator.noise_dim
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
@@ -197,8 +213,14 @@ class StackGANStage1(ConditionalGAN):
             # Discriminator step, not recorded on the generator's tape.
             with g_tape.stop_recording():
                 with tf.GradientTape() as d_tape:
-                    real_logits = self.discriminator(real_images, embeddings, training=True)
-                    wrong_logits = self.discriminator(wrong_images, embeddings, training=True)
+                    if self.hard_negatives:  # the real images' features, scored with K other captions
+                        real_features = self.discriminator.features(real_images, training=True)
+                        real_logits = self.discriminator.logits(real_features, embeddings, training=True)
+                        wrong_logits = hardest_mismatched_logits(self.discriminator, real_features, embeddings,
+                                                                 self.hard_negatives, training=True)
+                    else:
+                        real_logits = self.discriminator(real_images, embeddings, training=True)
+                        wrong_logits = self.discriminator(wrong_images, embeddings, training=True)
                     fake_logits = self.discriminator(tf.stop_gradient(fake_images), embeddings, training=True)
                     d_loss = (sigmoid_cross_entropy(1.0, real_logits)
                               + 0.5 * (sigmoid_cross_entropy(0.0, wrong_logits) + sigmoid_cross_entropy(0.0, fake_logits)))
@@ -291,4 +313,5 @@ def _stage1_models(config, embedding_dim: int) -> StackGANStage1:
         condition_dim=model_config.condition_dim, joint_kernel_size=model_config.joint_kernel_size,
         name="discriminator")
     return StackGANStage1(generator, discriminator, kl_weight=model_config.kl_weight,
-                          seed=train_config.seed + 1, name="stackgan_stage1")
+                          seed=train_config.seed + 1, hard_negatives=model_config.hard_negatives,
+                          name="stackgan_stage1")
