@@ -118,6 +118,10 @@ class ModelConfig:
     # stackgan and dfgan: the mismatched term is the hardest of this many other captions of the batch on the real
     # images (hardest-negative mining), not one random wrong image (0: the official loss).
     hard_negatives: int = 0
+    # stackgan: "separate" passes real, wrong and fake images through the discriminator one batch
+    # each (official code), so its BatchNorm normalises each on its own; "joint": one batch of all
+    # three (t2ilib.models.stackgan.StackGANStage1.joint_logits; docs/diagnosis.md (h)).
+    discriminator_batch: str = "separate"
     # dfgan: add the projection discriminator's <mean image features, W sentence> to the conditional
     # logit (Miyato & Koyama 2018; not in the official DF-GAN; docs/diagnosis.md (g)).
     projection_head: bool = False
@@ -277,6 +281,7 @@ ALLOWED = {
     "model.joint_kernel_size": one_of(1, 3),
     "model.kl_weight": at_least(0),
     "model.family": one_of("stackgan", "dfgan"),
+    "model.discriminator_batch": one_of("separate", "joint"),
     "model.gradient_penalty_weight": at_least(0),
     "model.gradient_penalty_power": above(0),
     "model.hard_negatives": at_least(0),

@@ -202,3 +202,44 @@ def test_stage1_hard_negatives_is_the_config_knob(tiny_config):
     gan = build_stage1(tiny_config.replace(**{"model.hard_negatives": 3}), embedding_dim=16, steps_per_epoch=2)
     assert gan.hard_negatives == 3
     assert build_stage1(tiny_config, embedding_dim=16, steps_per_epoch=2).hard_negatives == 0
+
+
+@pytest.mark.parametrize("hard_negatives", [0, 2])
+def test_stage1_joint_batch_gives_each_batch_its_own_logits(hard_negatives):
+    # Without BatchNorm a joint pass must give exactly the separate passes' logits: real with its
+    # caption, the wrong image (or the hardest other caption) and the fake, in that order.
+    from t2ilib.models import StackGANStage1
+    from t2ilib.models.blocks import hardest_mismatched_logits
+
+    size, dim = 8, 2
+    rng = np.random.default_rng(1)
+    discriminator = _LinearDiscriminator(size, dim).build_for()
+    gan = StackGANStage1(StageIGenerator(dim, image_size=size, generator_width=4, condition_dim=2, noise_dim=3),
+                         discriminator, hard_negatives=hard_negatives, joint_batch=True)
+    real, wrong, fake = (rng.uniform(-1, 1, (3, size, size, 3)).astype("float32") for _ in range(3))
+    embeddings = np.array([[1.0, 1.0], [0.0, 0.0], [3.0, 3.0]], "float32")
+    real_logits, wrong_logits, fake_logits = (ops.convert_to_numpy(x)
+                                              for x in gan.joint_logits(real, wrong, fake, embeddings))
+    np.testing.assert_allclose(real_logits, ops.convert_to_numpy(discriminator(real, embeddings)), rtol=1e-5)
+    np.testing.assert_allclose(fake_logits, ops.convert_to_numpy(discriminator(fake, embeddings)), rtol=1e-5)
+    expected_wrong = (discriminator(wrong, embeddings) if not hard_negatives else
+                      hardest_mismatched_logits(discriminator, discriminator.features(real), embeddings, hard_negatives))
+    np.testing.assert_allclose(wrong_logits, ops.convert_to_numpy(expected_wrong), rtol=1e-5)
+
+
+def test_stage1_joint_batch_normalises_over_the_mixture(tiny_config):
+    # With the real discriminator (BatchNorm, training mode) a separate pass normalises the
+    # all-matching batch on its own; the joint pass normalises it with the wrong and fake rows.
+    gan = build_stage1(tiny_config.replace(**{"model.discriminator_batch": "joint"}), embedding_dim=16,
+                       steps_per_epoch=2)
+    assert gan.joint_batch and not build_stage1(tiny_config, embedding_dim=16, steps_per_epoch=2).joint_batch
+    rng = np.random.default_rng(2)
+    size = tiny_config.data.image_size
+    real, wrong = (rng.uniform(-1, 1, (4, size, size, 3)).astype("float32") for _ in range(2))
+    fake = np.zeros((4, size, size, 3), "float32")
+    embeddings = rng.standard_normal((4, 16)).astype("float32")
+    joint_real = ops.convert_to_numpy(gan.joint_logits(real, wrong, fake, embeddings)[0])
+    separate_real = ops.convert_to_numpy(gan.discriminator(real, embeddings, training=True))
+    assert not np.allclose(joint_real, separate_real, atol=1e-3)
+    with pytest.raises(Exception, match="discriminator_batch"):
+        tiny_config.replace(**{"model.discriminator_batch": "mixed"}).validate()

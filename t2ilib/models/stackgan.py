@@ -181,15 +181,20 @@ class StackGANStage1(ConditionalGAN):
     `hard_negatives = K > 0` (not in the paper; `model.hard_negatives`): the "wrong" term scores
     the real images against K other captions of the batch and keeps the best-scoring one
     (`hardest_mismatched_logits`) instead of one random wrong image, as DF-GAN's option does.
+    `joint_batch=True` (`model.discriminator_batch = "joint"`; the official code passes the three
+    batches separately): real, wrong and fake go through the discriminator as one batch, in the
+    D step and in the G step, so its BatchNorm normalises over the mixture (`joint_logits`).
     """
 
     def __init__(self, generator: StageIGenerator, discriminator: StageIDiscriminator,
-                 kl_weight: float = 2.0, seed: int | None = None, hard_negatives: int = 0, **kwargs):
+                 kl_weight: float = 2.0, seed: int | None = None, hard_negatives: int = 0,
+                 joint_batch: bool = False, **kwargs):
         if hard_negatives < 0:
             raise ValueError(f"hard_negatives must be >= 0 (got {hard_negatives}); 0 is the paper's random wrong image.")
         super().__init__(generator, discriminator, **kwargs)
         self.kl_weight = kl_weight
         self.hard_negatives = int(hard_negatives)
+        self.joint_batch = bool(joint_batch)
         self.noise_dim = generator.noise_dim
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
@@ -213,7 +218,10 @@ class StackGANStage1(ConditionalGAN):
             # Discriminator step, not recorded on the generator's tape.
             with g_tape.stop_recording():
                 with tf.GradientTape() as d_tape:
-                    if self.hard_negatives:  # the real images' features, scored with K other captions
+                    if self.joint_batch:  # one pass: BatchNorm sees real, wrong and fake together
+                        real_logits, wrong_logits, fake_logits = self.joint_logits(
+                            real_images, wrong_images, tf.stop_gradient(fake_images), embeddings)
+                    elif self.hard_negatives:  # the real images' features, scored with K other captions
                         real_features = self.discriminator.features(real_images, training=True)
                         real_logits = self.discriminator.logits(real_features, embeddings, training=True)
                         wrong_logits = hardest_mismatched_logits(self.discriminator, real_features, embeddings,
@@ -221,7 +229,8 @@ class StackGANStage1(ConditionalGAN):
                     else:
                         real_logits = self.discriminator(real_images, embeddings, training=True)
                         wrong_logits = self.discriminator(wrong_images, embeddings, training=True)
-                    fake_logits = self.discriminator(tf.stop_gradient(fake_images), embeddings, training=True)
+                    if not self.joint_batch:
+                        fake_logits = self.discriminator(tf.stop_gradient(fake_images), embeddings, training=True)
                     d_loss = (sigmoid_cross_entropy(1.0, real_logits)
                               + 0.5 * (sigmoid_cross_entropy(0.0, wrong_logits) + sigmoid_cross_entropy(0.0, fake_logits)))
                     scaled_d_loss = self.d_optimizer.scale_loss(d_loss)
@@ -229,13 +238,40 @@ class StackGANStage1(ConditionalGAN):
                 self.d_optimizer.apply(d_tape.gradient(scaled_d_loss, d_variables), d_variables)
 
             # Generator step against the updated discriminator.
-            fake_logits_for_g = self.discriminator(fake_images, embeddings, training=True)
+            if self.joint_batch:  # the fakes normalised with the same mixture as in the D step
+                fake_logits_for_g = self.joint_logits(real_images, wrong_images, fake_images, embeddings)[2]
+            else:
+                fake_logits_for_g = self.discriminator(fake_images, embeddings, training=True)
             kl = global_kl_divergence(mu, log_variance)
             g_loss = sigmoid_cross_entropy(1.0, fake_logits_for_g) + self.kl_weight * kl
             scaled_g_loss = self.g_optimizer.scale_loss(g_loss)
         g_variables = self.generator.trainable_variables
         self.g_optimizer.apply(g_tape.gradient(scaled_g_loss, g_variables), g_variables)
         return self.track(d_loss, g_loss, kl, real_logits, fake_logits)
+
+    def joint_logits(self, real_images, wrong_images, fake_images, embeddings):
+        """(real, wrong, fake) logits from one discriminator pass over the three batches together.
+
+        With BatchNorm in the discriminator, separate passes normalise an all-matching batch
+        and an all-mismatched batch each to zero mean: a channel that says "image and caption
+        agree" is high for every row of the first and every row of the second alike, and the
+        normalisation subtracts exactly that. One pass keeps the difference. With hard negatives
+        the real images' features are scored with their own and K other captions, in the same
+        pass as the fakes' features (the wrong images are not used).
+        """
+        if not self.hard_negatives:
+            logits = self.discriminator(ops.concatenate([real_images, wrong_images, fake_images], axis=0),
+                                        ops.concatenate([embeddings, embeddings, embeddings], axis=0), training=True)
+            real_logits, wrong_logits, fake_logits = ops.split(logits, 3)
+            return real_logits, wrong_logits, fake_logits
+        count = self.hard_negatives
+        real_features, fake_features = ops.split(
+            self.discriminator.features(ops.concatenate([real_images, fake_images], axis=0), training=True), 2)
+        captions = [embeddings] + [ops.roll(embeddings, k, axis=0) for k in range(1, count + 1)] + [embeddings]
+        logits = self.discriminator.logits(ops.concatenate([real_features] * (count + 1) + [fake_features], axis=0),
+                                           ops.concatenate(captions, axis=0), training=True)
+        parts = ops.split(logits, count + 2)  # own caption, the K others, the fakes
+        return parts[0], ops.max(ops.stack(parts[1:-1]), axis=0), parts[-1]
 
     def track(self, d_loss, g_loss, kl, real_logits, fake_logits):
         """Update the loss trackers; losses are per-replica shares of the global mean, so they are
@@ -314,4 +350,4 @@ def _stage1_models(config, embedding_dim: int) -> StackGANStage1:
         name="discriminator")
     return StackGANStage1(generator, discriminator, kl_weight=model_config.kl_weight,
                           seed=train_config.seed + 1, hard_negatives=model_config.hard_negatives,
-                          name="stackgan_stage1")
+                          joint_batch=model_config.discriminator_batch == "joint", name="stackgan_stage1")
