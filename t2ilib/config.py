@@ -17,6 +17,7 @@ Presets:
 - `tiny`: CPU tests, seconds. Tiny widths, 32x32 images.
 - `quickstart`: DF-GAN on the built-in shapes dataset, a 2-core CPU in about 10 minutes, 32x32 images.
 - `quickstart-stackgan`: StackGAN Stage-I in the same budget (the quickstart before DF-GAN).
+- `quickstart-attngan`: AttnGAN with a small DAMSM, one attention stage (32 -> 64 px), on a 2-core CPU.
 - `colab`: the StackGAN+BERT report's best setting (seed 000): BERT sentence embeddings,
   batch 128, Adam 2e-4, LeakyReLU in the generator's last hidden layer, official widths.
 - `official`: the StackGAN paper (Zhang et al. 2017): batch 64, Adam 2e-4 for both networks,
@@ -811,6 +812,26 @@ def preset(name: str) -> RunConfig:
             stage2=Stage2Config(image_size=128, generator_width=32, discriminator_width=16, batch_size=16, epochs=10,
                                 lr_decay_epochs=0),
         )
+    if name == "quickstart-attngan":
+        # AttnGAN (model.family "attngan") on the built-in shapes dataset, sized for a 2-core CPU: one
+        # attention stage (a 32 px first stage, 64 px images), gf 16 / df 16, noise and condition 32,
+        # KL 1, Adam 2e-4 (0.5, 0.999) as the official code; a small DAMSM (D 64, words 64) on a
+        # random, frozen 75 px InceptionV3 (no download; --set damsm.backbone_weights=imagenet for
+        # the paper's, 90 MB). Not tuned on the shapes data. Measured: benchmarks/RESULTS.md.
+        return RunConfig(
+            name="quickstart-attngan",
+            data=DataConfig(image_size=64, shapes_num_images=600),
+            text=TextConfig(encoder="tokenizer", tokenizer_length=12),
+            model=ModelConfig(family="attngan", condition_dim=32, noise_dim=32, generator_width=16,
+                              discriminator_width=16, kl_weight=1.0),
+            # 8 epochs (600 steps, ~80 CPU s each: every step runs the 75 px backbone forward and
+            # backward for the DAMSM loss) and 10 DAMSM epochs (~6 s each): about the other quickstarts'
+            # 10 CPU minutes; no per-epoch agreement score (a judge to train).
+            train=TrainConfig(batch_size=32, epochs=8, learning_rate=2e-4, lr_decay_epochs=0, agreement_every_epochs=0),
+            attngan=AttnGANConfig(stages=2),
+            damsm=DAMSMConfig(embedding_dim=64, word_dim=64, backbone_size=75, backbone_weights=None, epochs=10,
+                              batch_size=48),
+        )
     if name == "colab":
         return RunConfig(
             name="colab",
@@ -840,4 +861,4 @@ def preset(name: str) -> RunConfig:
     raise ValueError(f"Unknown preset {name!r}; choose one of: {', '.join(PRESETS)}.")
 
 
-PRESETS = ("tiny", "quickstart", "quickstart-stackgan", "colab", "official")
+PRESETS = ("tiny", "quickstart", "quickstart-stackgan", "quickstart-attngan", "colab", "official")
