@@ -1,4 +1,4 @@
-"""Command line: python -m t2ilib quickstart | prepare | embed | train | sample
+"""Command line: python -m t2ilib quickstart | prepare | embed | train | sample | attention | ...
 
 Every step takes paths and a preset (or a config.json), never hidden globals:
 
@@ -14,6 +14,8 @@ Every step takes paths and a preset (or a config.json), never hidden globals:
     python -m t2ilib feature-baseline --text-run-dir runs/quickstart --feature-run-dir runs/quickstart_xception --output-dir runs/xception_baseline
     python -m t2ilib sweep --preset tiny --sweep-dir runs/sweep --factor learning_rate=2e-4,1e-3
     python -m t2ilib evaluate --run-dir runs/quickstart --weights none --num-images 100
+    python -m t2ilib train --preset quickstart-attngan --run-dir runs/attngan          # AttnGAN (+ its DAMSM)
+    python -m t2ilib attention --run-dir runs/attngan --caption "a red circle at the top on a black background"
     python -m t2ilib storage /content/drive/MyDrive/t2ilib            # what takes space, what can be deleted
 """
 
@@ -128,7 +130,7 @@ def cmd_train(args):
 def cmd_quickstart(args):
     args.preset = args.preset or "quickstart"
     config = _config_from_args(args)
-    model = {"dfgan": "DF-GAN", "stackgan": "StackGAN Stage-I"}.get(config.model.family, config.model.family)
+    model = {"dfgan": "DF-GAN", "stackgan": "StackGAN Stage-I", "attngan": "AttnGAN"}.get(config.model.family, config.model.family)
     print(f"t2ilib quickstart: built-in shapes dataset -> splits -> {config.text.encoder} embeddings -> {model} "
           "on the CPU (preset quickstart-stackgan: StackGAN Stage-I).")
     cmd_train(args)
@@ -273,6 +275,22 @@ def cmd_evaluate(args):
     print(f"Wrote {Path(args.run_dir) / 'evaluation.json'}.")
 
 
+def cmd_attention(args):
+    from t2ilib.evaluation import attention_maps
+    from t2ilib.training.checkpoints import check_writable
+    from t2ilib.viz import save_attention_figure
+
+    out = Path(args.out or Path(args.run_dir) / "samples" / "attention.png")
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder; give the path of the PNG file to write.")
+    if Path(args.run_dir).is_dir():  # (a wrong run directory is reported by attention_maps)
+        check_writable(out.parent)
+    attention = attention_maps(args.run_dir, args.caption, seed=args.seed, checkpoint_dir=args.checkpoint_dir)
+    save_attention_figure(attention, out)
+    print(f"Wrote {out}: {len(attention['maps'])} attention stage(s) x {len(attention['words'])} words "
+          f"({' '.join(attention['words'])}).")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m t2ilib", description="t2ilib: text-to-image course kit. Add "
                                      "--debug anywhere to see the traceback of an error.")
@@ -295,7 +313,8 @@ def build_parser():
     _add_config_arguments(embed)
     embed.set_defaults(func=cmd_embed)
 
-    train = commands.add_parser("train", help="train (or resume) StackGAN Stage-I into a run directory")
+    train = commands.add_parser("train", help="train (or resume) a GAN into a run directory (model.family: stackgan "
+                                              "Stage-I, dfgan, attngan)")
     _add_config_arguments(train)
     train.add_argument("--run-dir", help="run directory (default: runs/<config name>); resumes if it has checkpoints")
     train.add_argument("--epochs", type=_count(0), help="override the number of epochs")
@@ -386,6 +405,14 @@ def build_parser():
     evaluate.add_argument("--metrics", help="comma-separated subset of fid,inception_score,r_precision,diversity,fidelity")
     evaluate.add_argument("--checkpoint-dir", default="checkpoints", help="'checkpoints' (latest) or 'best'")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    attention = commands.add_parser("attention", help="an AttnGAN run's images and word-attention maps for a caption")
+    attention.add_argument("--run-dir", required=True, help="an AttnGAN run directory (model.family attngan)")
+    attention.add_argument("--caption", required=True, help="the caption to draw")
+    attention.add_argument("--seed", type=_count(0), default=0, help="seed of the noise vector")
+    attention.add_argument("--out", help="output PNG (default: <run-dir>/samples/attention.png)")
+    attention.add_argument("--checkpoint-dir", default="checkpoints", help="'checkpoints' (latest) or 'best'")
+    attention.set_defaults(func=cmd_attention)
 
     storage = commands.add_parser("storage", help="what takes space in a data folder and its runs, and what can be "
                                                   "deleted and rebuilt")

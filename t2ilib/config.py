@@ -1,14 +1,15 @@
 """One config mechanism for every run type: every knob in one place, saved beside the run.
 
 Sections are dataclasses, each read by name: `RunConfig` holds data, text, condition, model,
-train and stage2 (a GAN run's `config.json`: Stage-I and DF-GAN read all but stage2, Stage-II all
-six; `condition.source` says what the networks are conditioned on, the caption's embedding by
+train, stage2, attngan and damsm (a GAN run's `config.json`: Stage-I and DF-GAN read the first
+five, Stage-II those and stage2, AttnGAN (`model.family` "attngan") those and attngan and damsm;
+`condition.source` says what the networks are conditioned on, the caption's embedding by
 the `text` section's encoder or the image's Xception feature);
 `VAEConfig` is the section a GloVe VAE run reads (its `vae_config.json`), `MapperConfig` the
 text-to-feature mapper's (inside its `mapper.json`). For all of them alike: `section_from_dict`
 refuses an unknown key with a `ConfigError`, `setting_problems` checks every field against its
 type and its rule (RunConfig's in the `ALLOWED` table below, the VAE's and the mapper's on their
-fields: `allowed(...)`), and `resume_changes` is the one resume check, driven by one
+fields, as the attngan and damsm sections': `allowed(...)`), and `resume_changes` is the one resume check, driven by one
 declaration per run type in `RUN_TYPES` (the sections it reads, the settings that may change
 when it resumes).
 
@@ -16,6 +17,7 @@ Presets:
 - `tiny`: CPU tests, seconds. Tiny widths, 32x32 images.
 - `quickstart`: DF-GAN on the built-in shapes dataset, a 2-core CPU in about 10 minutes, 32x32 images.
 - `quickstart-stackgan`: StackGAN Stage-I in the same budget (the quickstart before DF-GAN).
+- `quickstart-attngan`: AttnGAN with a small DAMSM, one attention stage (32 -> 64 px), on a 2-core CPU.
 - `colab`: the StackGAN+BERT report's best setting (seed 000): BERT sentence embeddings,
   batch 128, Adam 2e-4, LeakyReLU in the generator's last hidden layer, official widths.
 - `official`: the StackGAN paper (Zhang et al. 2017): batch 64, Adam 2e-4 for both networks,
@@ -318,13 +320,7 @@ ALLOWED = {
     "stage2.steps_per_epoch": at_least(1),
 }
 
-# ---------------------------------------------------------------------------------------
-# AttnGAN (issue 17), in one block while the config sections are reworked: model.family
-# "attngan" is trained by t2ilib.training.attngan.train_attngan (the kit's one GAN path); its own
-# settings (the DAMSM, the number of stages, the DAMSM loss weight) are
-# t2ilib.training.attngan.AttnGANSettings, recorded in the run folder's attngan.json.
-# ---------------------------------------------------------------------------------------
-ATTNGAN_FAMILY = "attngan"
+ATTNGAN_FAMILY = "attngan"  # model.family of AttnGAN runs (t2ilib.training.attngan); their own sections below
 ALLOWED["model.family"] = one_of(*ALLOWED["model.family"].choices, ATTNGAN_FAMILY)
 
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string",
@@ -391,6 +387,44 @@ def check_batch_fits(name: str, batch_size: int, available: int, what: str) -> N
     if batch_size > available:
         raise ConfigError(f"This setting is not allowed: {name} = {batch_size} (expected at most {available}, the "
                           f"number of {what}). Nothing was written; lower {name} or use a larger dataset.")
+
+
+# ---------------------------------------------------------------------------------------
+# AttnGAN's sections (in RunConfig; rules on their fields)
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class AttnGANConfig:
+    """AttnGAN's own settings (`model.family = "attngan"`, t2ilib.training.attngan): the rest are
+    the run's other sections (widths, noise and condition sizes and the KL weight from `model`,
+    Adam's settings from `train`, the last stage's size from `data.image_size`), its pretrained
+    text and image encoders the `damsm` section's. Official: 3 stages, R_NUM 2, lambda 5 (CUB)."""
+
+    stages: int = field(default=3, metadata=allowed(at_least(1)))  # images at data.image_size / 2^(stages - 1), ...
+    residual_blocks: int = field(default=2, metadata=allowed(at_least(0)))  # in every later stage (R_NUM)
+    damsm_weight: float = field(default=5.0, metadata=allowed(at_least(0)))  # lambda: 5 on CUB, 50 on COCO
+
+
+@dataclass
+class DAMSMConfig:
+    """The DAMSM text and image encoders (t2ilib.training.damsm), pretrained once per dataset and
+    these settings, and cached; read by AttnGAN runs. Its vocabulary settings (word ids a caption,
+    minimum count, lemmas) are the text section's `tokenizer_length`, `vocabulary_min_count` and
+    `lemmatize`, so its word ids are the run's. Defaults: the official CUB settings
+    (docs/reference.md#attngan-and-damsm)."""
+
+    embedding_dim: int = field(default=256, metadata=allowed(at_least(1)))  # D: word, sentence, region, image
+    word_dim: int = field(default=300, metadata=allowed(at_least(1)))  # the word embedding before the LSTM
+    backbone_size: int = field(default=299, metadata=allowed(at_least(75)))  # InceptionV3's input side
+    backbone_weights: str | None = "imagenet"  # None: random and frozen (offline checks only)
+    epochs: int = field(default=600, metadata=allowed(at_least(1)))
+    batch_size: int = field(default=48, metadata=allowed(at_least(1)))
+    learning_rate: float = field(default=0.002, metadata=allowed(above(0)))
+    beta_1: float = field(default=0.5, metadata=allowed(between(0, 1, high_open=True)))
+    beta_2: float = field(default=0.999, metadata=allowed(between(0, 1, high_open=True)))
+    text_clip_norm: float = field(default=0.25, metadata=allowed(above(0)))  # the text encoder's gradient norm
+    dropout: float = field(default=0.5, metadata=allowed(between(0, 1, high_open=True)))
+    seed: int = field(default=0, metadata=allowed(at_least(0)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -503,6 +537,8 @@ _GAN_MAY_CHANGE = frozenset({
 RUN_TYPES = {
     "stage1": RunType(("data", "text", "condition", "model", "train"), _GAN_MAY_CHANGE),  # StackGAN Stage-I, DF-GAN
     "stage2": RunType(("data", "text", "condition", "model", "train", "stage2"), _GAN_MAY_CHANGE | {"stage2.epochs"}),
+    # AttnGAN: the DAMSM's settings too (another DAMSM is another experiment, though its weights are in the checkpoints)
+    "attngan": RunType(("data", "text", "condition", "model", "train", "attngan", "damsm"), _GAN_MAY_CHANGE),
     "vae": RunType(("vae",), frozenset({"vae.epochs", "vae.data_dir", "vae.cache_dir", "vae.eval_samples"})),
     # a mapper directory is reused only for exactly its settings (it trains in one go, nothing resumes)
     "mapper": RunType(("mapper", "text", "features", "data")),
@@ -560,6 +596,8 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     stage2: Stage2Config = field(default_factory=Stage2Config)  # used by Stage-II runs only
+    attngan: AttnGANConfig = field(default_factory=AttnGANConfig)  # used by AttnGAN runs only
+    damsm: DAMSMConfig = field(default_factory=DAMSMConfig)  # used by AttnGAN runs only
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -571,10 +609,10 @@ class RunConfig:
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ConfigError(f"Unknown config sections {sorted(unknown)}; expected name, data, text, condition, model, "
-                              "train, stage2.")
+                              "train, stage2, attngan, damsm.")
         values = _condition_from_text_section(values)
         sections = {"data": DataConfig, "text": TextConfig, "condition": ConditionConfig, "model": ModelConfig,
-                    "train": TrainConfig, "stage2": Stage2Config}
+                    "train": TrainConfig, "stage2": Stage2Config, "attngan": AttnGANConfig, "damsm": DAMSMConfig}
         kwargs = {}
         for key, value in values.items():
             if key in sections:
@@ -638,6 +676,8 @@ class RunConfig:
             if self.train.best_metric in ("r_precision", "real_r_precision") and not self.train.agreement_every_epochs:
                 problems.append(f"train.best_metric = {self.train.best_metric!r} (expected another log entry while "
                                 "train.agreement_every_epochs = 0: nothing measures it; set it to 1)")
+            if self.model.family == ATTNGAN_FAMILY:
+                problems += attngan_problems(self)
         if check_paths and isinstance(self.data.dataset, str) and self.data.dataset not in ("shapes", "flickr8k"):
             folder = Path(self.data.dataset)
             if not folder.is_dir():
@@ -667,6 +707,23 @@ class RunConfig:
             return dotted, json.loads(text)
         except json.JSONDecodeError:
             return dotted, text
+
+
+def attngan_problems(config: "RunConfig") -> list[str]:
+    """The rules between settings of an AttnGAN run (`model.family = "attngan"`)."""
+    problems = []
+    if config.condition.source != "text":
+        problems.append(f"condition.source = {config.condition.source!r} (expected 'text' with model.family = "
+                        "'attngan': it attends over the caption's words)")
+    elif config.text.encoder != "tokenizer":
+        problems.append(f"text.encoder = {config.text.encoder!r} (expected 'tokenizer' with model.family = 'attngan': "
+                        "it reads word ids, through its pretrained DAMSM text encoder)")
+    first = config.data.image_size / 2 ** (config.attngan.stages - 1)
+    if first < 8 or first > 64 or first != int(first):  # data.image_size is a power of two
+        problems.append(f"data.image_size = {config.data.image_size} with attngan.stages = {config.attngan.stages} "
+                        "(expected a first stage of 8 to 64 px: data.image_size / 2^(attngan.stages - 1); official "
+                        "256 px and 3 stages)")
+    return problems
 
 
 # Before the condition section existed, image features were configured as a text encoder
@@ -760,6 +817,26 @@ def preset(name: str) -> RunConfig:
             stage2=Stage2Config(image_size=128, generator_width=32, discriminator_width=16, batch_size=16, epochs=10,
                                 lr_decay_epochs=0),
         )
+    if name == "quickstart-attngan":
+        # AttnGAN (model.family "attngan") on the built-in shapes dataset, sized for a 2-core CPU: one
+        # attention stage (a 32 px first stage, 64 px images), gf 16 / df 16, noise and condition 32,
+        # KL 1, Adam 2e-4 (0.5, 0.999) as the official code; a small DAMSM (D 64, words 64) on a
+        # random, frozen 75 px InceptionV3 (no download; --set damsm.backbone_weights=imagenet for
+        # the paper's, 90 MB). Not tuned on the shapes data. Measured: benchmarks/RESULTS.md.
+        return RunConfig(
+            name="quickstart-attngan",
+            data=DataConfig(image_size=64, shapes_num_images=600),
+            text=TextConfig(encoder="tokenizer", tokenizer_length=12),
+            model=ModelConfig(family="attngan", condition_dim=32, noise_dim=32, generator_width=16,
+                              discriminator_width=16, kl_weight=1.0),
+            # 8 epochs (600 steps, ~80 CPU s each: every step runs the 75 px backbone forward and
+            # backward for the DAMSM loss) and 10 DAMSM epochs (~6 s each): about the other quickstarts'
+            # 10 CPU minutes; no per-epoch agreement score (a judge to train).
+            train=TrainConfig(batch_size=32, epochs=8, learning_rate=2e-4, lr_decay_epochs=0, agreement_every_epochs=0),
+            attngan=AttnGANConfig(stages=2),
+            damsm=DAMSMConfig(embedding_dim=64, word_dim=64, backbone_size=75, backbone_weights=None, epochs=10,
+                              batch_size=48),
+        )
     if name == "colab":
         return RunConfig(
             name="colab",
@@ -789,4 +866,4 @@ def preset(name: str) -> RunConfig:
     raise ValueError(f"Unknown preset {name!r}; choose one of: {', '.join(PRESETS)}.")
 
 
-PRESETS = ("tiny", "quickstart", "quickstart-stackgan", "colab", "official")
+PRESETS = ("tiny", "quickstart", "quickstart-stackgan", "quickstart-attngan", "colab", "official")

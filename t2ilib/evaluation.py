@@ -15,6 +15,10 @@ seeded), quantised to uint8 as if saved as PNG, and compared with the split's re
 
 With `weights=None` the Inception numbers come from random weights: a pipeline check only.
 Results are written to `run_dir/evaluation.json`.
+
+For an AttnGAN run (`model.family = "attngan"`), `attention_maps(run_dir, caption)` gives, for one
+caption, every stage's image and each later stage's word attention, one map per word, and
+`save_attention_figure` (t2ilib.viz) draws them (`python -m t2ilib attention`).
 """
 
 from __future__ import annotations
@@ -125,3 +129,53 @@ def results_table(results: dict):
     return pd.DataFrame([{"metric": name, "value": result.value, "std": result.std, "n": result.n,
                           "image_size": result.image_size, "weights": weights(name, result)}
                          for name, result in results.items()])
+
+
+def caption_words(encoder, ids) -> list[str | None]:
+    """The word each id of one caption's `ids` (a `TokenizerEncoder`'s) stands for: None for
+    padding (id 0), "<unknown>" for a word outside the training vocabulary (id 1), else the
+    vocabulary's word (lemmatised when the encoder lemmatises: what the model read)."""
+    return [None if index == 0 else "<unknown>" if index == 1 else encoder.vocabulary[index - 2]
+            for index in (int(round(float(value))) for value in np.asarray(ids).reshape(-1))]
+
+
+def attention_maps(run_dir, caption: str, seed: int = 0, checkpoint_dir: str = "checkpoints") -> dict:
+    """The word attention of an AttnGAN run for one `caption`, with one seeded noise vector:
+
+    images: uint8 (S_k, S_k, 3) of every stage k (first stage first);
+    words: the caption's words as the model read them (`caption_words`, padding left out);
+    maps: per later stage, float32 (n_words, s, s): for each region of the features that stage
+        attends from (s x s, the previous stage's size), its attention over the words, a softmax
+        over the caption's words (padding masked out), so it sums to 1 over the words;
+    sizes: the image size of each stage.
+    """
+    from t2ilib.config import ATTNGAN_FAMILY
+    from t2ilib.models.sampling import seeded_noise
+    from t2ilib.training.gan import load_run_config
+    from t2ilib.training.stage1 import load_generator
+    from t2ilib.viz import to_uint8
+
+    family = load_run_config(Path(run_dir), checkpoint_dir).model.family  # before building anything
+    if family != ATTNGAN_FAMILY:
+        raise ValueError(f"{run_dir} is a model.family = {family!r} run: only AttnGAN runs (model.family = "
+                         "'attngan') attend over words; train one with --set model.family=attngan.")
+    if not caption.strip():
+        raise ValueError("The caption is empty: give the words to draw the attention of.")
+    sampler, encoder, config = load_generator(Path(run_dir), checkpoint_dir=checkpoint_dir)
+    ids = encoder.encode([caption])
+    words = [word for word in caption_words(encoder, ids[0]) if word is not None]
+    if not words:
+        raise ValueError(f"The caption {caption!r} has no words the model reads (after cleaning).")
+    noise = seeded_noise(seed, (1, config.model.noise_dim))
+    images, _, _, attentions, mask = sampler.stage_outputs(ids.astype(np.float32), noise, training=False)
+    kept = np.asarray(mask)[0].astype(bool)  # the text encoder's word order: the words first, in caption order
+    if int(kept.sum()) != len(words):
+        raise RuntimeError(f"The text encoder marks {int(kept.sum())} words of {caption!r}, the tokenizer {len(words)}.")
+    maps = []
+    for attention in attentions:
+        values = np.asarray(attention, dtype=np.float32)[0]  # (s * s, T)
+        side = int(round(np.sqrt(values.shape[0])))
+        maps.append(values[:, kept].T.reshape(-1, side, side))
+    return {"caption": caption, "words": [word for word in words if word is not None],
+            "images": [to_uint8(np.asarray(image)[0]) for image in images],
+            "sizes": [int(image.shape[1]) for image in images], "maps": maps, "seed": seed}

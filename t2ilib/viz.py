@@ -1,4 +1,5 @@
-"""Pictures: sample grids (captions x noise), loss curves, comparison sheets (runs side by side)."""
+"""Pictures: sample grids (captions x noise), loss curves, comparison sheets (runs side by side),
+AttnGAN's word-attention figure."""
 
 from __future__ import annotations
 
@@ -159,3 +160,41 @@ def plot_overlaid_histories(histories: dict, path, columns=("d_loss", "g_loss", 
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
+
+
+def save_attention_figure(attention: dict, path, title: str | None = None) -> list[list[str]]:
+    """AttnGAN's word-attention figure (`t2ilib.evaluation.attention_maps` gives `attention`):
+    one row per attention stage, with the image of the stage it attends from, the stage's own
+    image, then one panel per word: the word's attention map (upscaled, nearest, to the stage's
+    image) over that image, titled with the word and its largest weight. Returns the panel titles,
+    row by row."""
+    words, maps, images, sizes = attention["words"], attention["maps"], attention["images"], attention["sizes"]
+    plt = _pyplot()
+    columns = 2 + len(words)
+    figure, axes = plt.subplots(len(maps), columns, figsize=(1.25 * columns, 1.45 * len(maps) + 0.5), squeeze=False)
+    titles = []
+    for row, stage_maps in enumerate(maps):
+        stage = row + 1  # attention k attends from stage k's features and makes stage k + 1's image
+        image = images[stage]
+        row_titles = [f"stage {stage} ({sizes[stage - 1]} px)", f"stage {stage + 1} ({sizes[stage]} px)"]
+        axes[row, 0].imshow(images[stage - 1], interpolation="nearest")
+        axes[row, 1].imshow(image, interpolation="nearest")
+        factor = image.shape[0] // stage_maps.shape[1]
+        for index, (word, weights) in enumerate(zip(words, stage_maps)):
+            upscaled = np.repeat(np.repeat(weights, factor, axis=0), factor, axis=1)
+            axis = axes[row, 2 + index]
+            axis.imshow(image, interpolation="nearest")
+            axis.imshow(upscaled, cmap="jet", alpha=0.55, vmin=0.0, vmax=max(float(stage_maps.max()), 1e-6),
+                        interpolation="nearest")
+            row_titles.append(f"{word} ({float(weights.max()):.2f})")
+        for axis, text in zip(axes[row], row_titles):
+            axis.set_title(textwrap.fill(text, 18), fontsize=7)
+            axis.axis("off")
+        titles.append(row_titles)
+    figure.suptitle(title or caption_label(attention["caption"], wrap=100), fontsize=8)
+    figure.tight_layout(pad=0.3)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return titles

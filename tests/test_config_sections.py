@@ -28,6 +28,23 @@ def test_the_resume_check_reports_what_the_run_type_reads_and_may_not_change(tmp
     assert "stage2.epochs" in RUN_TYPES["stage2"].may_change and "stage2.epochs" not in RUN_TYPES["stage1"].may_change
 
 
+
+def test_attngan_runs_compare_their_own_sections_on_resume(tmp_path):
+    path = tmp_path / "config.json"
+    saved = preset("tiny").to_dict()  # an older config.json without the sections loads with their defaults
+    assert "attngan" in saved and "damsm" in saved
+    del saved["attngan"], saved["damsm"]
+    from t2ilib.config import RunConfig
+
+    assert RunConfig.from_dict(saved).attngan.stages == 3
+    saved = preset("tiny").to_dict()
+    current = preset("tiny").replace(**{"train.epochs": 9, "attngan.damsm_weight": 50.0, "damsm.epochs": 3}).to_dict()
+    assert resume_changes("attngan", path, saved, current, allow_change=True) == [
+        "attngan.damsm_weight: saved 5.0, now 50.0", "damsm.epochs: saved 600, now 3"]
+    assert resume_changes("stage1", path, saved, current) == []  # Stage-I and DF-GAN read neither section
+    with pytest.raises(ValueError, match="attngan.damsm_weight: saved 5.0, now 50.0"):
+        resume_changes("attngan", path, saved, current)
+
 def test_run_types_without_an_override_say_what_to_do_instead(tmp_path):
     saved = {"vae": {"model": "report2", "epochs": 3, "learning_rate": None}}
     assert resume_changes("vae", tmp_path / "vae_config.json", saved,

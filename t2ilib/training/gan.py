@@ -173,6 +173,34 @@ def gan_callbacks(config: RunConfig, plan: GANPlan, gan, prepared: PreparedData,
     return callbacks
 
 
+def evaluate_stage1(generator, config: RunConfig, prepared: PreparedData, embeddings: np.ndarray) -> dict:
+    """Every GAN family's end-of-run evaluation (Stage-I, DF-GAN, AttnGAN; `t2ilib.training.stage1`
+    re-exports it). Shapes fidelity of images generated from test captions, against a mismatched baseline.
+
+    The baseline scores the *same* images against the attributes of other captions: what a
+    generator that ignores its caption would get. Real data has no ground truth attributes, so
+    on Flickr8k this reports only what it can (see the evaluation notebook for FID/IS).
+    """
+    from t2ilib.models.sampling import sample_images
+
+    metrics = {"dataset": str(prepared.root), "image_size": config.data.image_size}
+    if prepared.attributes is None:
+        metrics["fidelity"] = None
+        return metrics
+    from t2ilib.metrics.fidelity import chance_fidelity, follows_captions, shapes_fidelity
+
+    rows, noise = evaluation_rows_and_noise(config, prepared)
+    images = sample_images(generator, embeddings[rows], noise)
+    truth = prepared.attributes.loc[rows].reset_index(drop=True)
+    mismatched = mismatched_attributes(prepared, rows, config.train.seed)
+    metrics["fidelity"] = shapes_fidelity(images, truth)
+    metrics["fidelity_mismatched_captions"] = shapes_fidelity(images, mismatched)
+    metrics["fidelity_chance"] = chance_fidelity()
+    metrics["fidelity_samples"] = int(len(rows))
+    metrics["follows_captions"] = follows_captions(images, truth, mismatched)  # margin and its significance
+    return metrics
+
+
 # ---------------------------------------------------------------------------------------
 # Before training: the config, the data, the resume
 # ---------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """StackGAN Stage-I and DF-GAN (`model.family`): train into a run directory, resume, sample, measure.
 
+(`model.family = "attngan"` has its own plan, `t2ilib.training.attngan`; `train_stage1`,
+`load_generator` and `generate` send it there, so the CLI, sweeps and evaluation treat it alike.)
 Both train through `t2ilib.training.gan.train_gan` (run folder, data stream, callbacks,
 checkpoints, step-exact resume, metrics.json; the files of a run directory are listed there);
 this module says what is theirs: the train section of the config, `build_gan`, and the shapes
@@ -18,15 +20,16 @@ from pathlib import Path
 import numpy as np
 
 from t2ilib.acceleration import make_strategy
-from t2ilib.config import RunConfig
+from t2ilib.config import ATTNGAN_FAMILY, ConfigError, RunConfig
 from t2ilib.data.pipeline import make_gan_dataset
-from t2ilib.data.prepare import PreparedData, prepare_data
+from t2ilib.data.prepare import prepare_data
 from t2ilib.models.dfgan import build_dfgan
-from t2ilib.models.sampling import sample_grid, sample_images, seeded_noise
+from t2ilib.models.sampling import sample_grid, seeded_noise
 from t2ilib.models.stackgan import build_stage1
 from t2ilib.training.checkpoints import RunCheckpoint, gan_checkpoint_parts
-from t2ilib.training.gan import (GANPlan, agreement_line, embed_all_captions, evaluation_rows_and_noise, load_run_config,
-                                 mismatched_attributes, resolved_paths, train_gan)
+from t2ilib.training.gan import (GANPlan, agreement_line, embed_all_captions, evaluate_stage1,  # noqa: F401 re-exports
+                                 evaluation_rows_and_noise, load_run_config, mismatched_attributes, resolved_paths,
+                                 train_gan)
 
 GAN_BUILDERS = {"stackgan": build_stage1, "dfgan": build_dfgan}  # by `model.family`
 FAMILY_NAMES = {"stackgan": "Stage-I", "dfgan": "DF-GAN"}
@@ -37,7 +40,10 @@ def build_gan(config: RunConfig, embedding_dim: int, steps_per_epoch: int, strat
     optimizer slot created. Both have `generator`, `discriminator`, `d_optimizer`, `g_optimizer`
     and `sampler` (the generator to draw from), so everything below treats them alike."""
     family = config.model.family
-    _refuse_attngan(config)
+    if family == ATTNGAN_FAMILY:
+        raise ConfigError("model.family = 'attngan' is built on its pretrained DAMSM: "
+                          "t2ilib.training.attngan.build_attngan(config, damsm, steps_per_epoch) (train_stage1 and "
+                          "load_generator do it for you).")
     if family not in GAN_BUILDERS:
         raise ValueError(f"Unknown model.family {family!r}; choose one of {', '.join(GAN_BUILDERS)} "
                          "(e.g. --set model.family=dfgan).")
@@ -63,44 +69,12 @@ def train_stage1(config: RunConfig, run_dir, verbose: int = 1, allow_config_chan
 
     Returns the metrics dictionary that is also written to `run_dir/metrics.json`.
     """
+    if config.model.family == ATTNGAN_FAMILY:  # its own plan, on the same path
+        from t2ilib.training.attngan import train_attngan
+
+        return train_attngan(config, run_dir, verbose, allow_config_change, extra_callbacks)
     config = resolved_paths(config.validate())  # every setting checked before anything is written
-    _refuse_attngan(config)
     return train_gan(config, run_dir, stage1_plan(config), verbose, allow_config_change, extra_callbacks)
-
-
-def _refuse_attngan(config: RunConfig) -> None:
-    """AttnGAN has settings of its own (its DAMSM, its stages): it trains with train_attngan."""
-    from t2ilib.config import ATTNGAN_FAMILY, ConfigError
-
-    if config.model.family == ATTNGAN_FAMILY:
-        raise ConfigError("model.family = 'attngan' trains with t2ilib.training.attngan.train_attngan(config, run_dir, "
-                          "AttnGANSettings(...)) (its DAMSM and stages are its own settings), not with the Stage-I "
-                          "trainer; the command line does not run it yet. Nothing was written.")
-
-
-def evaluate_stage1(generator, config: RunConfig, prepared: PreparedData, embeddings: np.ndarray) -> dict:
-    """Shapes fidelity of images generated from test captions, against a mismatched baseline.
-
-    The baseline scores the *same* images against the attributes of other captions: what a
-    generator that ignores its caption would get. Real data has no ground truth attributes, so
-    on Flickr8k this reports only what it can (see the evaluation notebook for FID/IS).
-    """
-    metrics = {"dataset": str(prepared.root), "image_size": config.data.image_size}
-    if prepared.attributes is None:
-        metrics["fidelity"] = None
-        return metrics
-    from t2ilib.metrics.fidelity import chance_fidelity, follows_captions, shapes_fidelity
-
-    rows, noise = evaluation_rows_and_noise(config, prepared)
-    images = sample_images(generator, embeddings[rows], noise)
-    truth = prepared.attributes.loc[rows].reset_index(drop=True)
-    mismatched = mismatched_attributes(prepared, rows, config.train.seed)
-    metrics["fidelity"] = shapes_fidelity(images, truth)
-    metrics["fidelity_mismatched_captions"] = shapes_fidelity(images, mismatched)
-    metrics["fidelity_chance"] = chance_fidelity()
-    metrics["fidelity_samples"] = int(len(rows))
-    metrics["follows_captions"] = follows_captions(images, truth, mismatched)  # margin and its significance
-    return metrics
 
 
 def summarize(metrics: dict) -> str:
@@ -143,13 +117,18 @@ def summarize(metrics: dict) -> str:
 
 
 def load_generator(run_dir, checkpoint_dir: str = "checkpoints"):
-    """The generator of a run directory (its `sampler`: Stage-I's, or DF-GAN's weight average when
-    kept) at its latest checkpoint, with its config.
+    """The generator of a run directory (its `sampler`: Stage-I's, DF-GAN's weight average when
+    kept, or AttnGAN's, word ids in, the run's DAMSM text encoder in front) at its latest
+    checkpoint, with its caption encoder and its config.
     `checkpoint_dir="best"`: the best epoch kept by `train.best_metric` instead."""
     run_dir = Path(run_dir)
     config = load_run_config(run_dir, checkpoint_dir)
     prepared = prepare_data(config.data, progress=False)
     encoder, embeddings = embed_all_captions(config, prepared)
+    if config.model.family == ATTNGAN_FAMILY:  # the sampler has the run's DAMSM text encoder in front
+        from t2ilib.training.attngan import load_attngan
+
+        return load_attngan(config, len(encoder.vocabulary) + 2, run_dir / checkpoint_dir).sampler, encoder, config
     gan = build_gan(config, embeddings.shape[1], steps_per_epoch=1)
     checkpoint = RunCheckpoint(run_dir / checkpoint_dir, gan_checkpoint_parts(gan))
     checkpoint.restore_or_initialize()
