@@ -267,11 +267,19 @@ def cmd_evaluate(args):
     weights = None if args.weights.lower() == "none" else args.weights
     metrics = args.metrics.split(",") if args.metrics else None
     kwargs = {"metrics": metrics} if metrics else {}
+    if args.damsm_set:  # the DAMSM behind damsm_r_precision (default: the official settings, backbone --weights)
+        from t2ilib.training.damsm import DAMSMSettings, damsm_settings_from
+
+        if "damsm_r_precision" not in (metrics or ()):
+            raise ValueError("--damsm-set sets the DAMSM of damsm_r_precision: add --metrics damsm_r_precision.")
+        kwargs["damsm_settings"] = damsm_settings_from(args.damsm_set, DAMSMSettings(backbone_weights=weights))
     results = evaluate_run(args.run_dir, split=args.split, num_images=args.num_images, weights=weights,
                            checkpoint_dir=args.checkpoint_dir, **kwargs)
     print(results_table(results).to_string(index=False))
     if weights is None and ({"fid", "inception_score"} & set(results)):
         print("Note: FID / Inception Score with random Inception weights (--weights none) are a pipeline check only.")
+    if "damsm_r_precision" in results and results["damsm_r_precision"].details.get("damsm_backbone") is None:
+        print("Note: damsm_r_precision with a random DAMSM backbone is a pipeline check, not comparable with papers.")
     print(f"Wrote {Path(args.run_dir) / 'evaluation.json'}.")
 
 
@@ -402,7 +410,10 @@ def build_parser():
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--num-images", type=_count(1), help="captions of the split to use (default: all)")
     evaluate.add_argument("--weights", default="imagenet", help="'imagenet' or 'none' (random: pipeline check only)")
-    evaluate.add_argument("--metrics", help="comma-separated subset of fid,inception_score,r_precision,diversity,fidelity")
+    evaluate.add_argument("--metrics", help="comma-separated subset of fid,inception_score,r_precision,diversity,fidelity"
+                          " (the default), or damsm_r_precision (R-precision by a DAMSM pretrained on the run's data)")
+    evaluate.add_argument("--damsm-set", action="append", metavar="KEY=VALUE",
+                          help="a DAMSMSettings value for damsm_r_precision, e.g. --damsm-set epochs=50 (repeatable)")
     evaluate.add_argument("--checkpoint-dir", default="checkpoints", help="'checkpoints' (latest) or 'best'")
     evaluate.set_defaults(func=cmd_evaluate)
 

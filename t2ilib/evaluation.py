@@ -10,6 +10,8 @@ seeded), quantised to uint8 as if saved as PNG, and compared with the split's re
 - `fid`: generated vs real images (InceptionV3 pool features)
 - `inception_score`, and `real_inception_score` for the real images of the same split
 - `r_precision`, and `real_r_precision` (the judge on real pairs: the ceiling a generator can reach)
+- `damsm_r_precision` (asked for by name: it pretrains a DAMSM once per dataset), and
+  `real_damsm_r_precision`: the same protocol scored by a DAMSM, as published tables do
 - `ms_ssim`: diversity between `num_per_caption` samples of each caption (lower = more diverse)
 - `fidelity`: on the built-in shapes dataset only, attribute accuracy (with the chance level)
 
@@ -31,7 +33,8 @@ import numpy as np
 from t2ilib.data.prepare import real_images
 from t2ilib.metrics.result import MetricResult
 
-ALL_METRICS = ("fid", "inception_score", "r_precision", "diversity", "fidelity")
+ALL_METRICS = ("fid", "inception_score", "r_precision", "diversity", "fidelity", "damsm_r_precision")
+DEFAULT_METRICS = tuple(name for name in ALL_METRICS if name != "damsm_r_precision")  # a DAMSM is pretrained on request
 
 
 def generate_for_captions(generator, embeddings, noise_dim: int, num_per_caption: int = 1, seed: int = 0,
@@ -47,10 +50,12 @@ def generate_for_captions(generator, embeddings, noise_dim: int, num_per_caption
 
 
 def evaluate_run(run_dir, split: str = "test", num_images: int | None = None, num_per_caption: int = 2,
-                 weights: str | None = "imagenet", metrics=ALL_METRICS, dual_encoder_epochs: int = 20,
+                 weights: str | None = "imagenet", metrics=DEFAULT_METRICS, dual_encoder_epochs: int = 20,
                  seed: int = 0, batch_size: int = 32, checkpoint_dir: str = "checkpoints",
-                 write: bool = True) -> dict:
-    """Every requested metric of a Stage-I run on `split` (see module docstring); {name: MetricResult}."""
+                 write: bool = True, damsm_settings=None) -> dict:
+    """Every requested metric of a Stage-I run on `split` (see module docstring); {name: MetricResult}.
+    `damsm_settings` (`t2ilib.training.damsm.DAMSMSettings`, for "damsm_r_precision"): default the
+    official ones with the backbone `weights` (None: random, a pipeline check only)."""
     from t2ilib.data.prepare import prepare_data
     from t2ilib.training.gan import embed_all_captions
     from t2ilib.training.stage1 import load_generator
@@ -98,6 +103,8 @@ def evaluate_run(run_dir, split: str = "test", num_images: int | None = None, nu
         results["r_precision"] = r_precision(dual, first, judged, groups, seed=seed)
         results["real_r_precision"] = r_precision(dual, real, judged, groups, seed=seed)
         results["real_r_precision"].name = "real_r_precision"
+    if "damsm_r_precision" in metrics:
+        results.update(damsm_r_precisions(config, prepared, rows, first, real, weights, damsm_settings, seed))
     if "diversity" in metrics and generated.shape[1] >= 2:
         from t2ilib.metrics.diversity import diversity
 
@@ -115,6 +122,22 @@ def evaluate_run(run_dir, split: str = "test", num_images: int | None = None, nu
             {"split": split, "num_captions": int(len(rows)), "seed": seed, "checkpoint_dir": checkpoint_dir,
              "results": {name: result.to_dict() for name, result in results.items()}}, indent=2) + "\n")
     return results
+
+
+def damsm_r_precisions(config, prepared, rows, generated, real, weights="imagenet", damsm_settings=None,
+                       seed: int = 0) -> dict:
+    """{"damsm_r_precision", "real_damsm_r_precision"}: the generated and the real images of caption
+    rows `rows` scored by the dataset's DAMSM (`damsm_for`: pretrained once, then loaded)."""
+    from t2ilib.training.damsm import DAMSMSettings, damsm_for, damsm_r_precision
+    from t2ilib.training.judge import judge_groups
+
+    settings = damsm_settings if damsm_settings is not None else DAMSMSettings(backbone_weights=weights)
+    damsm = damsm_for(config, settings)
+    captions = prepared.captions.loc[rows, "caption"].tolist()
+    groups = judge_groups(prepared, rows)  # the image, or on shapes its four attributes
+    return {"damsm_r_precision": damsm_r_precision(damsm, generated, captions, groups, seed=seed),
+            "real_damsm_r_precision": damsm_r_precision(damsm, real, captions, groups, seed=seed,
+                                                        name="real_damsm_r_precision")}
 
 
 def results_table(results: dict):

@@ -17,6 +17,10 @@ vocabulary, 0 padding, 1 unknown word), `words_per_caption` of them (18 on CUB, 
 setting). Mismatched pairs in a batch leave out captions of the same picture (`judge_groups`:
 the image, or on the built-in shapes dataset the four attributes), as the official code leaves
 out birds of the same class.
+
+`damsm_r_precision(damsm, images, captions, groups)` scores uint8 images of any model family
+against their caption strings with a DAMSM: the field's R-precision
+(docs/reference.md#r-precision), beside the kit's own judge.
 """
 
 from __future__ import annotations
@@ -74,6 +78,37 @@ class DAMSMSettings:
         weights = self.backbone_weights or "random"
         return (f"{image_size}px-{weights}{self.backbone_size}-d{self.embedding_dim}-e{self.epochs}"
                 f"-v{DAMSM_VERSION}-{digest}")
+
+
+def damsm_settings_from(items, base: DAMSMSettings = DAMSMSettings(), option: str = "--damsm-set") -> DAMSMSettings:
+    """`base` with "KEY=VALUE" overrides (VALUE as JSON: 4, 0.002, null, true; else text), each
+    checked against the field's type; a ValueError naming `option` and the keys otherwise."""
+    fields = {field.name: field for field in dataclasses.fields(DAMSMSettings)}
+    changes = {}
+    for item in items:
+        key, separator, text = str(item).partition("=")
+        key = key.strip()
+        if not separator or key not in fields:
+            raise ValueError(f"{option} {item!r}: write KEY=VALUE with KEY one of {', '.join(fields)} "
+                             "(e.g. --damsm-set epochs=4).")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        current = getattr(base, key)
+        if isinstance(current, bool) or key == "lemmatize":
+            ok = isinstance(value, bool)
+        elif isinstance(current, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(current, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            value = float(value) if ok else value
+        else:  # backbone_weights: text or null
+            ok = value is None or isinstance(value, str)
+        if not ok:
+            raise ValueError(f"{option} {item!r}: {key} takes a value like {current!r} (got {value!r}).")
+        changes[key] = value
+    return dataclasses.replace(base, **changes)
 
 
 def damsm_dir(config, settings: DAMSMSettings) -> Path:
@@ -201,7 +236,7 @@ def pretrain_damsm(config, settings: DAMSMSettings, folder, verbose: int = 0) ->
     partial.write_text(json.dumps(meta, indent=2) + "\n")
     partial.replace(folder / MANIFEST_NAME)
     logger.info("%s", describe_damsm(meta))
-    damsm.tokenizer, damsm.retrieval, damsm.meta = tokenizer, check, meta
+    damsm.tokenizer, damsm.retrieval, damsm.meta, damsm.folder = tokenizer, check, meta, folder
     return damsm
 
 
@@ -228,7 +263,7 @@ def load_damsm(folder) -> DAMSM:
     damsm = build_damsm(settings, len(saved["words"]) + 2)
     damsm.load_weights(weights)
     refuse_non_finite(damsm.variables, f"The DAMSM encoders in {folder}")
-    damsm.tokenizer, damsm.retrieval, damsm.meta = tokenizer, meta["retrieval"], meta
+    damsm.tokenizer, damsm.retrieval, damsm.meta, damsm.folder = tokenizer, meta["retrieval"], meta, folder
     return damsm
 
 
@@ -268,3 +303,36 @@ def damsm_for(config, settings: DAMSMSettings = DAMSMSettings(), verbose: int = 
     if folder.exists():
         shutil.rmtree(folder)
     return pretrain_damsm(config, settings, folder, verbose=verbose)
+
+
+def damsm_r_precision(damsm, images, captions, groups=None, folds: int = 10, seed: int = 0,
+                      name: str = "damsm_r_precision"):
+    """R-precision of uint8 images (N, H, W, 3), image i drawn for caption string i, scored by a
+    pretrained `damsm` (`damsm_for` / `load_damsm`): the cosine of each image's global feature
+    (the image encoder resizes to its backbone's input) with the sentence features of its caption
+    and 99 mismatched ones, top-1, mean +- std over `folds` (`r_precision_from_codes`,
+    docs/reference.md#r-precision). The captions are turned into word ids by the DAMSM's own
+    tokenizer, so the images may come from any generator, whatever text encoder it was trained on.
+    `groups` (`judge_groups`): captions with the same group are never candidates for each other
+    (another caption of the same image is not a mismatched one). A `MetricResult`."""
+    from t2ilib.metrics.inception import check_uint8_images
+    from t2ilib.metrics.result import MetricResult
+    from t2ilib.metrics.rprecision import r_precision_from_codes
+
+    images = check_uint8_images(images)
+    captions = list(captions)
+    if len(captions) != len(images):
+        raise ValueError(f"{len(images)} images for {len(captions)} captions: give one caption per image, in order.")
+    scores = r_precision_from_codes(damsm.encode_images(images), damsm.encode_texts(damsm.tokenizer.encode(captions)),
+                                    groups, folds=folds, seed=seed)
+    meta = getattr(damsm, "meta", None) or {}
+    retrieval = getattr(damsm, "retrieval", None) or {}
+    return MetricResult(name, scores["mean"], std=scores["std"], n=len(images), image_size=int(images.shape[1]),
+                        weights=str(getattr(damsm, "folder", "untrained or unsaved DAMSM")),
+                        details={"candidates": scores["candidates"], "chance": 1.0 / scores["candidates"],
+                                 "folds": scores["folds"], "hits": scores["hits"],
+                                 "encoder_pair": "DAMSM (global image feature, sentence feature)",
+                                 "damsm_backbone": (meta.get("settings") or {}).get("backbone_weights"),
+                                 "damsm_epochs": (meta.get("settings") or {}).get("epochs"),
+                                 "damsm_retrieval_recall@1": retrieval.get("recall@1"),
+                                 "damsm_retrieval_chance@1": retrieval.get("chance@1")})
