@@ -156,10 +156,10 @@ class LinearDiscriminator(keras.Model):
         self.a = self.add_weight(shape=(), initializer=keras.initializers.Constant(0.1), name="a")
         self.b = self.add_weight(shape=(embedding_dim,), initializer=keras.initializers.Constant(0.5), name="b")
 
-    def features(self, images):
+    def features(self, images, training=False):  # `training` as StageIDiscriminator takes it (test_models)
         return self.a * keras.ops.sum(images, axis=(1, 2, 3))
 
-    def logits(self, features, embeddings):
+    def logits(self, features, embeddings, training=False):
         return features + keras.ops.sum(embeddings * self.b, axis=-1)
 
     def call(self, images, embeddings, training=False):

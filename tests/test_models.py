@@ -7,6 +7,7 @@ from keras import ops
 
 from t2ilib.models import StageIDiscriminator, StageIGenerator, build_stage1
 from t2ilib.models.blocks import ConditioningAugmentation, kl_divergence
+from test_dfgan import LinearDiscriminator  # D(x, s) = 0.1 sum(x) + 0.5 sum(s), split into features / logits
 
 
 def trainable_count(model):
@@ -133,29 +134,6 @@ def test_up_block_keeps_its_conv3x3_kernel(tiny_config):
     assert [tuple(v.shape) for v in block.conv.trainable_variables] == [(3, 3, 3, 6)]
 
 
-class _LinearDiscriminator(keras.Model):
-    """D(x, s) = 0.1 * sum(x) + 0.5 * sum(s), split like StageIDiscriminator (features / logits)."""
-
-    def __init__(self, image_size, embedding_dim):
-        super().__init__()
-        self.image_size, self.embedding_dim = image_size, embedding_dim
-        self.a = self.add_weight(shape=(), initializer=keras.initializers.Constant(0.1), name="a")
-        self.b = self.add_weight(shape=(embedding_dim,), initializer=keras.initializers.Constant(0.5), name="b")
-
-    def features(self, images, training=False):
-        return self.a * ops.sum(images, axis=(1, 2, 3))
-
-    def logits(self, features, embeddings, training=False):
-        return features + ops.sum(embeddings * self.b, axis=-1)
-
-    def call(self, images, embeddings, training=False):
-        return self.logits(self.features(images), embeddings)
-
-    def build_for(self, batch_size=2):
-        self(ops.zeros((batch_size, self.image_size, self.image_size, 3)), ops.zeros((batch_size, self.embedding_dim)))
-        return self
-
-
 def test_stage1_discriminator_features_then_logits_is_the_discriminator():
     rng = np.random.default_rng(0)
     discriminator = StageIDiscriminator(6, image_size=16, discriminator_width=4, condition_dim=3).build_for()
@@ -173,7 +151,7 @@ def test_stage1_hard_negatives_score_the_real_images_with_the_hardest_other_capt
 
     size, dim = 8, 2
     generator = StageIGenerator(dim, image_size=size, generator_width=4, condition_dim=2, noise_dim=3)
-    gan = StackGANStage1(generator, _LinearDiscriminator(size, dim), kl_weight=0.0, hard_negatives=2)
+    gan = StackGANStage1(generator, LinearDiscriminator(size, dim), kl_weight=0.0, hard_negatives=2)
     gan.compile(d_optimizer=keras.optimizers.SGD(0.0), g_optimizer=keras.optimizers.SGD(0.0))
     gan.build_all()
     real = np.stack([np.full((size, size, 3), value, "float32") for value in (0.05, 0.0, -0.05)])
@@ -195,7 +173,7 @@ def test_stage1_hard_negatives_score_the_real_images_with_the_hardest_other_capt
                 + 0.5 * (np.mean(softplus(hardest)) + np.mean(softplus(fake_logits))))
     assert float(logs["d_loss"]) == pytest.approx(expected, rel=1e-4)
     with pytest.raises(ValueError, match="hard_negatives"):
-        StackGANStage1(generator, _LinearDiscriminator(size, dim), hard_negatives=-1)
+        StackGANStage1(generator, LinearDiscriminator(size, dim), hard_negatives=-1)
 
 
 def test_stage1_hard_negatives_is_the_config_knob(tiny_config):
@@ -213,7 +191,7 @@ def test_stage1_joint_batch_gives_each_batch_its_own_logits(hard_negatives):
 
     size, dim = 8, 2
     rng = np.random.default_rng(1)
-    discriminator = _LinearDiscriminator(size, dim).build_for()
+    discriminator = LinearDiscriminator(size, dim).build_for()
     gan = StackGANStage1(StageIGenerator(dim, image_size=size, generator_width=4, condition_dim=2, noise_dim=3),
                          discriminator, hard_negatives=hard_negatives, joint_batch=True)
     real, wrong, fake = (rng.uniform(-1, 1, (3, size, size, 3)).astype("float32") for _ in range(3))
