@@ -127,6 +127,12 @@ class ModelConfig:
     # dfgan: add the projection discriminator's <mean image features, W sentence> to the conditional
     # logit (Miyato & Koyama 2018; not in the official DF-GAN; docs/diagnosis.md (g)).
     projection_head: bool = False
+    # dfgan: weight of an image-sentence contrastive term (XMC-GAN; not in the official DF-GAN) in both
+    # losses: each real (for D) or generated (for G) image must pick its own caption among the batch's,
+    # by the cosine of D's pooled features and the sentence, each mapped to contrastive_dim (0: off).
+    contrastive_weight: float = 0.0
+    contrastive_dim: int = 64
+    contrastive_temperature: float = 0.1
 
 
 @dataclass
@@ -287,6 +293,9 @@ ALLOWED = {
     "model.gradient_penalty_weight": at_least(0),
     "model.gradient_penalty_power": above(0),
     "model.hard_negatives": at_least(0),
+    "model.contrastive_weight": at_least(0),
+    "model.contrastive_dim": at_least(1),
+    "model.contrastive_temperature": above(0),
     "train.batch_size": at_least(1),
     "train.epochs": at_least(0),
     "train.optimizer": one_of("adam", "rmsprop", "adadelta"),

@@ -1,4 +1,4 @@
-"""Evaluate a trained Stage-I run directory against a split of its dataset.
+"""Evaluate a trained run directory (any family's Stage-I run, or a Stage-II run) against a split of its dataset.
 
     results = evaluate_run("runs/stage1_colab", weights="imagenet", num_images=1000)
     results_table(results)            # one row per metric: value, std, N, image size, weights
@@ -53,25 +53,32 @@ def evaluate_run(run_dir, split: str = "test", num_images: int | None = None, nu
                  weights: str | None = "imagenet", metrics=DEFAULT_METRICS, dual_encoder_epochs: int = 20,
                  seed: int = 0, batch_size: int = 32, checkpoint_dir: str = "checkpoints",
                  write: bool = True, damsm_settings=None) -> dict:
-    """Every requested metric of a Stage-I run on `split` (see module docstring); {name: MetricResult}.
-    `damsm_settings` (`t2ilib.training.damsm.DAMSMSettings`, for "damsm_r_precision"): default the
-    official ones with the backbone `weights` (None: random, a pipeline check only)."""
+    """Every requested metric of a run on `split` (see module docstring); {name: MetricResult}.
+    Any family's Stage-I run (StackGAN, DF-GAN, AttnGAN: its last stage's images), or a Stage-II
+    run (its refined images, at `stage2.image_size`). `damsm_settings`
+    (`t2ilib.training.damsm.DAMSMSettings`, for "damsm_r_precision"): default the official ones
+    with the backbone `weights` (None: random, a pipeline check only)."""
     from t2ilib.data.prepare import prepare_data
     from t2ilib.training.gan import embed_all_captions
     from t2ilib.training.stage1 import load_generator
+    from t2ilib.training.stage2 import is_stage2_run, load_stage2
 
     unknown = set(metrics) - set(ALL_METRICS)
     if unknown:
         raise ValueError(f"Unknown metrics {sorted(unknown)}; choose from {ALL_METRICS}.")
     run_dir = Path(run_dir)
-    generator, _, config = load_generator(run_dir, checkpoint_dir=checkpoint_dir)
+    if is_stage2_run(run_dir):  # the Stage-II generator, its Stage-I inside, at Stage-II's size
+        generator, _, config = load_stage2(run_dir, checkpoint_dir=checkpoint_dir)
+        size = config.stage2.image_size
+    else:
+        generator, _, config = load_generator(run_dir, checkpoint_dir=checkpoint_dir)
+        size = config.data.image_size
     prepared = prepare_data(config.data, progress=False)
     _, embeddings = embed_all_captions(config, prepared)
     table = prepared.split(split)
     rows = table.index.to_numpy()[:num_images]
     if len(rows) < 2:
         raise ValueError(f"The {split!r} split of {prepared.root} has {len(rows)} caption(s): evaluation needs at least 2.")
-    size = config.data.image_size
     generated = generate_for_captions(generator, embeddings[rows], config.model.noise_dim,
                                       max(1, num_per_caption if "diversity" in metrics else 1), seed)
     first = generated[:, 0]

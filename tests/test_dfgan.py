@@ -21,6 +21,7 @@ from t2ilib.models.dfgan import (
     hinge_generator_loss,
     matching_aware_gradient_penalty,
 )
+from t2ilib.models.blocks import symmetric_contrastive_loss
 from t2ilib.training.stage1 import build_gan, generate, load_generator, train_stage1
 
 
@@ -235,6 +236,63 @@ def test_train_step_with_hard_negatives_uses_the_hardest_other_caption_not_the_w
               hard_negatives=-1)
 
 
+def test_symmetric_contrastive_loss_known_values():
+    # Image codes (1, 0), (0, 2); text codes (1, 0), (1, 1): after normalising, cosines
+    # [[1, c], [0, c]] with c = 1/sqrt(2); temperature 0.5 doubles them.
+    c = 1 / np.sqrt(2)
+    logits = np.array([[1.0, c], [0.0, c]]) / 0.5
+
+    def cross_entropy(rows):  # mean over rows of -log softmax(row)[i] for row i
+        return np.mean([np.log(np.exp(row).sum()) - row[i] for i, row in enumerate(rows)])
+
+    expected = 0.5 * (cross_entropy(logits) + cross_entropy(logits.T))
+    value = symmetric_contrastive_loss(np.array([[1.0, 0.0], [0.0, 2.0]], "float32"),
+                                       np.array([[1.0, 0.0], [1.0, 1.0]], "float32"), temperature=0.5)
+    assert float(value) == pytest.approx(expected, rel=1e-5)
+    # Matched codes far apart from the others: the loss goes to 0; swapped captions: it grows.
+    eye = np.eye(3, dtype="float32")
+    assert float(symmetric_contrastive_loss(eye, eye, 0.01)) < 1e-6
+    assert float(symmetric_contrastive_loss(eye, eye[[1, 2, 0]], 0.01)) > 10
+
+
+def test_train_step_with_contrastive_weight_adds_the_weighted_terms_to_both_losses():
+    size, dim, batch = 8, 3, 4
+    rng = np.random.default_rng(0)
+    discriminator = DFGANDiscriminator(dim, image_size=size, discriminator_width=2, contrastive_dim=5)
+    gan = DFGAN(DFGANGenerator(dim, image_size=size, generator_width=2, noise_dim=3), discriminator,
+                contrastive_weight=0.7, contrastive_temperature=0.2)
+    gan.compile(d_optimizer=keras.optimizers.SGD(0.0), g_optimizer=keras.optimizers.SGD(0.0))
+    gan.build_all()
+    real = rng.uniform(-1, 1, (batch, size, size, 3)).astype("float32")
+    embeddings = rng.normal(size=(batch, dim)).astype("float32")
+    wrong = rng.uniform(-1, 1, (batch, size, size, 3)).astype("float32")
+    batch_data = ((tf.constant(real), tf.constant(embeddings), tf.constant(wrong)),
+                  (tf.constant(rng.normal(size=(batch, 3)).astype("float32")), tf.zeros((batch, 1))))
+
+    def step(weight):
+        gan.contrastive_weight = weight
+        gan.reset_metrics()
+        return {name: float(value) for name, value in gan.train_step(batch_data).items()}
+
+    with_term, without = step(0.7), step(0.0)
+    assert "real_contrastive" not in without  # off: the official DF-GAN losses, no extra columns
+    image_codes, text_codes = discriminator.matching_codes(discriminator.features(real), embeddings)
+    assert with_term["real_contrastive"] == pytest.approx(
+        float(symmetric_contrastive_loss(image_codes, text_codes, 0.2)), rel=1e-5)
+    assert with_term["d_loss"] - without["d_loss"] == pytest.approx(0.7 * with_term["real_contrastive"], rel=1e-4)
+    assert with_term["g_loss"] - without["g_loss"] == pytest.approx(0.7 * with_term["fake_contrastive"], rel=1e-4)
+
+    # With a learning rate the codes' layers train (they are D's variables, and G's loss reaches G).
+    gan.contrastive_weight = 0.7
+    gan.d_optimizer.learning_rate.assign(0.1)
+    before = discriminator.image_code.kernel.numpy().copy()
+    gan.train_step(batch_data)
+    assert not np.allclose(before, discriminator.image_code.kernel.numpy())
+    with pytest.raises(ValueError, match="contrastive_dim"):
+        DFGAN(DFGANGenerator(dim, image_size=size, generator_width=2, noise_dim=3),
+              DFGANDiscriminator(dim, image_size=size, discriminator_width=2), contrastive_weight=1.0)
+
+
 def dfgan_config(tiny_config):
     return tiny_config.replace(**{"model.family": "dfgan", "model.text_in_seed": True, "train.beta_1": 0.0,
                                   "train.beta_2": 0.9, "train.ema_decay": 0.9, "train.d_learning_rate": 4e-4})
@@ -245,6 +303,17 @@ def test_projection_head_is_a_config_knob_off_by_default(tiny_config):
     gan = build_gan(dfgan_config(tiny_config).replace(**{"model.projection_head": True}), embedding_dim=16,
                     steps_per_epoch=3)
     assert gan.discriminator.head.projection is not None
+
+
+def test_contrastive_term_is_a_config_knob_off_by_default(tiny_config):
+    gan = build_gan(dfgan_config(tiny_config), embedding_dim=16, steps_per_epoch=3)
+    assert gan.contrastive_weight == 0.0 and gan.discriminator.contrastive_dim == 0
+    gan = build_gan(dfgan_config(tiny_config).replace(**{"model.contrastive_weight": 1.0, "model.contrastive_dim": 8}),
+                    embedding_dim=16, steps_per_epoch=3)
+    assert gan.contrastive_weight == 1.0 and gan.discriminator.image_code.units == 8
+    assert {"real_contrastive", "fake_contrastive"} <= {metric.name for metric in gan.metrics}
+    with pytest.raises(ValueError, match="contrastive_temperature"):
+        dfgan_config(tiny_config).replace(**{"model.contrastive_temperature": 0.0}).validate(check_paths=False)
 
 
 def test_unknown_family_is_a_clear_error(tiny_config):
@@ -282,6 +351,9 @@ def test_dfgan_trains_resumes_and_samples_through_train_stage1(tiny_config, tmp_
     assert history["epoch"].tolist() == [0, 1]
     assert np.isfinite(history[["d_loss", "g_loss", "gradient_penalty"]].to_numpy()).all()
     assert history["fidelity"].between(0, 1).all() and "caption_spread" in history
+    # One column per attribute, whose mean is the epoch's fidelity (a shape stuck at chance shows).
+    attribute_columns = [f"fidelity_{name}" for name in ("shape", "colour", "position", "background")]
+    np.testing.assert_allclose(history[attribute_columns].mean(axis=1), history["fidelity"], rtol=1e-6)
     assert set(json.loads((tmp_path / "B" / "metrics.json").read_text())["fidelity"]) >= {"shape", "mean"}
     assert (tmp_path / "B" / "samples" / "epoch_0002.png").exists()
 

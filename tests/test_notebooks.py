@@ -1,4 +1,4 @@
-"""The notebooks: committed clean, and notebooks 01-08 run top to bottom in a simulated Colab.
+"""The notebooks: committed clean, and notebooks 01-10 run top to bottom in a simulated Colab.
 
 The simulated Colab is one student session: a stand-in `google.colab` module (its
 `drive.mount` makes a temporary folder the "Drive"), the kit taken from this repository as
@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
 EXECUTED = ["01_data_splits.ipynb", "02_text_embeddings.ipynb", "03_stackgan_stage1.ipynb", "04_stackgan_stage2.ipynb",
             "05_glove_vae.ipynb", "06_xception_baseline.ipynb", "07_comparisons.ipynb",
-            "08_evaluation.ipynb", "09_dfgan.ipynb"]  # add new ones here
+            "08_evaluation.ipynb", "09_dfgan.ipynb", "10_attngan.ipynb"]  # add new ones here
 # The small settings must finish, not run a real-size training (hours): nbclient stops a cell
 # that runs longer than this (a hang guard; no test compares wall-clock times, which a shared
 # machine stretches). The notebooks take 20-100 s each on a 2-core CPU (see --durations).
@@ -438,12 +438,37 @@ def test_09_dfgan_runs(kernel_name, colab):
     assert_ran_cleanly(notebook, colab, min_images=3)
 
 
+# AttnGAN at the tiny preset's 32 px: a 16 px first stage, one attention stage, a tiny DAMSM.
+TINY_ATTNGAN = {"model.family": "attngan", "text.encoder": "tokenizer", "text.tokenizer_length": 12,
+                "attngan.stages": 2, "damsm.embedding_dim": 16, "damsm.word_dim": 8, "damsm.backbone_size": 75,
+                "damsm.backbone_weights": None, "damsm.epochs": 1, "damsm.batch_size": 16}
+
+
+@pytest.mark.slow
+def test_10_attngan_runs(kernel_name, colab):
+    _, notebook = execute("10_attngan.ipynb", kernel_name, colab, PRESET="tiny", EPOCHS=1, VERBOSE=2,
+                          SETTINGS=TINY_ATTNGAN, NEW_CAPTIONS=SHAPES_CAPTIONS, CAPTION=SHAPES_CAPTIONS[0])
+    run = colab.drive / "runs" / "attngan_quickstart"
+    for name in ("config.json", "history.csv", "metrics.json", "samples/new_captions.png", "samples/attention.png",
+                 "samples/attngan_vs_stage1.png"):  # the last: beside notebook 03's run, left on the Drive
+        assert (run / name).is_file(), name
+    config = __import__("json").loads((run / "config.json").read_text())
+    assert config["model"]["family"] == "attngan" and config["attngan"]["stages"] == 2
+    assert "recall@1" in __import__("json").loads((run / "metrics.json").read_text())["damsm_retrieval"]
+    assert list(colab.drive.glob("data/prepared/*/damsm/*/manifest.json"))  # pretrained once, kept on the Drive
+    text = outputs_text(notebook)
+    assert "DAMSM (1 epochs" in text and "recall@1" in text and "chance" in text  # the retrieval check
+    assert "attention 1 (16x16 regions): largest weight per word" in text
+    assert "StackGAN Stage-I (notebook 03)" in text  # the comparison table
+    assert_ran_cleanly(notebook, colab, min_images=4)
+
+
 @pytest.mark.slow
 def test_the_session_kept_everything_on_the_drive(colab):
-    """After notebooks 01-09: what each left on the Drive, where a student finds it after a reset."""
+    """After notebooks 01-10: what each left on the Drive, where a student finds it after a reset."""
     runs = colab.drive / "runs"
     assert sorted(path.name for path in runs.iterdir()) == [
-        "dfgan_quickstart", "glove_vae", "stage1_colab", "stage1_colab_xception", "stage1_equal_time", "stage2_colab",
+        "attngan_quickstart", "dfgan_quickstart", "glove_vae", "stage1_colab", "stage1_colab_xception", "stage1_equal_time", "stage2_colab",
         "sweep", "xception_baseline"]
     assert (runs / "stage1_colab" / "evaluation.json").is_file()  # notebook 08 scored notebook 03's run
     assert list(colab.cache.glob("prepared/shapes-*/splits/captions.csv"))

@@ -112,6 +112,28 @@ def test_generate_both_stages(runs):
     assert side_by_side(low, high).shape == (2, 3, 128, 2 * 128 + 4, 3)
 
 
+def test_evaluate_run_scores_the_stage2_images_of_a_stage2_run(runs):
+    from t2ilib.data.prepare import prepare_data
+    from t2ilib.evaluation import evaluate_run, generate_for_captions
+    from t2ilib.metrics.fidelity import shapes_fidelity
+    from t2ilib.training.gan import embed_all_captions
+    from t2ilib.training.stage2 import load_stage2
+
+    _, _, stage2_dir, _, _, _ = runs
+    results = evaluate_run(stage2_dir, split="validation", weights=None, metrics=("fidelity", "diversity"))
+    generator, _, config = load_stage2(stage2_dir)
+    prepared = prepare_data(config.data, progress=False)
+    rows = prepared.split("validation").index.to_numpy()
+    fidelity = results["fidelity"].to_dict()
+    assert fidelity["image_size"] == 128 and fidelity["n"] == len(rows) >= 4  # Stage-II's images, not Stage-I's (32 px)
+    images = generate_for_captions(generator, embed_all_captions(config, prepared)[1][rows], config.model.noise_dim,
+                                   num_per_caption=2, seed=0)[:, 0]
+    assert images.shape == (len(rows), 128, 128, 3)
+    assert fidelity["value"] == pytest.approx(shapes_fidelity(images, prepared.attributes.loc[rows])["mean"])
+    assert json.loads((stage2_dir / "evaluation.json").read_text())["results"]["fidelity"]["image_size"] == 128
+    assert "ms_ssim" in results
+
+
 def test_config_that_contradicts_stage1_is_refused(runs):
     config, stage1_dir, _, _, _, _ = runs
     with pytest.raises(ValueError, match="does not match the Stage-I run"):

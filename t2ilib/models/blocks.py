@@ -160,6 +160,20 @@ def hardest_mismatched_logits(discriminator, features, embeddings, count: int, *
     return ops.max(ops.stack(rolled), axis=0)  # (B,)
 
 
+def symmetric_contrastive_loss(image_codes, text_codes, temperature: float):
+    """Symmetric InfoNCE over a batch: image i must pick caption i among the batch's captions, and
+    caption i image i; the mean of the two cross-entropies of the (B, B) cosine-similarity logits
+    `normalize(image) . normalize(text)^T / temperature` (CLIP's loss; the kit's judge and DF-GAN's
+    `contrastive_weight` use it). Per replica batch, float32."""
+    image_codes = ops.normalize(ops.cast(image_codes, "float32"), axis=-1)
+    text_codes = ops.normalize(ops.cast(text_codes, "float32"), axis=-1)
+    logits = ops.matmul(image_codes, ops.transpose(text_codes)) / temperature  # (B, B)
+    labels = ops.arange(ops.shape(logits)[0])
+    return 0.5 * (ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+                  + ops.mean(keras.losses.sparse_categorical_crossentropy(labels, ops.transpose(logits),
+                                                                          from_logits=True)))
+
+
 def global_kl_divergence(mu, log_variance):
     """`kl_divergence` as a loss term: mean over dimensions, `global_mean` over the batch."""
     return global_mean(ops.mean(-0.5 * (1.0 + log_variance - ops.square(mu) - ops.exp(log_variance)), axis=-1))

@@ -25,7 +25,8 @@ import tensorflow as tf
 from keras import layers, ops
 
 from t2ilib.acceleration import num_replicas, precision_policy, resolve_jit_compile, wrap_optimizer
-from t2ilib.models.blocks import ConditionalGAN, global_mean, hardest_mismatched_logits, upsample_conv3x3
+from t2ilib.models.blocks import (ConditionalGAN, global_mean, hardest_mismatched_logits,
+                                  symmetric_contrastive_loss, upsample_conv3x3)
 from t2ilib.models.stackgan import _num_resamplings, make_optimizer, learning_rate_schedule, unpack_batch
 
 
@@ -220,18 +221,22 @@ class DFGANDiscriminator(keras.Model):
     """
 
     def __init__(self, embedding_dim: int, image_size: int = 64, discriminator_width: int = 32,
-                 projection: bool = False, **kwargs):
+                 projection: bool = False, contrastive_dim: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.embedding_dim = embedding_dim
         self.image_size = image_size
         self.discriminator_width = discriminator_width
         self.projection = projection
+        self.contrastive_dim = int(contrastive_dim)
         widths = block_widths(discriminator_width, image_size)  # 64 px: nf, 2nf, 4nf, 8nf, 8nf
         self.from_image = layers.Conv2D(widths[0], 3, padding="same", name="from_image")
         self.down_blocks = [ResidualDownBlock(in_channels, out_channels, name=f"down_{i + 1}")
                             for i, (in_channels, out_channels) in enumerate(zip(widths[:-1], widths[1:]))]
         self.head = ConditionalHead(discriminator_width, feature_channels=widths[-1], projection=projection,
                                     name="conditional_head")
+        if self.contrastive_dim:  # `matching_codes`: not in the official NetD
+            self.image_code = layers.Dense(self.contrastive_dim, name="image_code")
+            self.text_code = layers.Dense(self.contrastive_dim, name="text_code")
 
     def features(self, images):
         """The image part (the official NetD): (B, S, S, 3) -> (B, 4, 4, 8nf), before any text."""
@@ -244,16 +249,29 @@ class DFGANDiscriminator(keras.Model):
         """The conditional head (the official NetC) on precomputed image features: (B,) float32."""
         return ops.cast(self.head(features, embeddings), "float32")
 
+    def matching_codes(self, features, embeddings):
+        """(image codes, sentence codes), each (B, contrastive_dim): a linear map of the spatially
+        averaged image features and of the sentence, compared by `symmetric_contrastive_loss`
+        (DF-GAN's `contrastive_weight`; needs `contrastive_dim > 0`)."""
+        if not self.contrastive_dim:
+            raise ValueError("matching_codes needs a discriminator built with contrastive_dim > 0.")
+        pooled = ops.mean(features, axis=(1, 2))
+        return self.image_code(pooled), self.text_code(ops.cast(embeddings, pooled.dtype))
+
     def call(self, images, embeddings, training=False):
         return self.logits(self.features(images), embeddings)
 
     def build_for(self, batch_size: int = 2):
+        if self.contrastive_dim:  # before the first call, which marks the whole model built
+            self.image_code.build((None, block_widths(self.discriminator_width, self.image_size)[-1]))
+            self.text_code.build((None, self.embedding_dim))
         self(ops.zeros((batch_size, self.image_size, self.image_size, 3)), ops.zeros((batch_size, self.embedding_dim)))
         return self
 
     def get_config(self):
         return {**super().get_config(), "embedding_dim": self.embedding_dim, "image_size": self.image_size,
-                "discriminator_width": self.discriminator_width, "projection": self.projection}
+                "discriminator_width": self.discriminator_width, "projection": self.projection,
+                "contrastive_dim": self.contrastive_dim}
 
 
 def hinge_discriminator_loss(real_logits, fake_logits, mismatched_logits):
@@ -293,7 +311,15 @@ class DFGAN(ConditionalGAN):
     One step: D on (real, s) -> 1, (fake, s) and (wrong, s) -> -1 (hinge) plus MA-GP on (real, s);
     then G against the updated D: -D(fake, s). With `hard_negatives = K > 0` the mismatched term
     is, instead of one random wrong image, the hardest of K other captions of the batch on the
-    real images (`hardest_mismatched_logits`; not in the official code, see its docstring). With `ema_decay > 0`, `ema_generator` keeps an
+    real images (`hardest_mismatched_logits`; not in the official code, see its docstring).
+
+    With `contrastive_weight = w > 0` (not in the official DF-GAN; the image-sentence term of
+    XMC-GAN, Zhang et al. CVPR 2021) both losses gain w x `symmetric_contrastive_loss` of the
+    discriminator's `matching_codes` over the batch: D's on the real images, G's on the fakes.
+    Each image must pick its own caption among all the batch's captions, so the caption that
+    differs from it in one attribute, which the hinge term's single random wrong image rarely is,
+    is a negative in every batch that holds one; and G is asked directly to make its image
+    recognisable as its caption's. With `ema_decay > 0`, `ema_generator` keeps an
     exponential moving average of the generator's weights after every step; `sampler` is the
     generator that sample grids, fidelity and checkpoints' users draw from (the average if kept).
     """
@@ -301,15 +327,23 @@ class DFGAN(ConditionalGAN):
     def __init__(self, generator: DFGANGenerator, discriminator: DFGANDiscriminator,
                  gradient_penalty_weight: float = 2.0, gradient_penalty_power: float = 6.0,
                  ema_decay: float = 0.0, ema_generator: DFGANGenerator | None = None, seed: int | None = None,
-                 hard_negatives: int = 0, **kwargs):
+                 hard_negatives: int = 0, contrastive_weight: float = 0.0, contrastive_temperature: float = 0.1,
+                 **kwargs):
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) (got {ema_decay}); 0 turns the average off, 0.999 is typical.")
         if ema_decay and ema_generator is None:
             raise ValueError("ema_decay > 0 needs an ema_generator: a second generator built like the first.")
         if hard_negatives < 0:
             raise ValueError(f"hard_negatives must be >= 0 (got {hard_negatives}); 0 is the official random wrong image.")
+        if contrastive_weight < 0 or contrastive_temperature <= 0:
+            raise ValueError(f"contrastive_weight must be >= 0 and contrastive_temperature > 0 (got "
+                             f"{contrastive_weight}, {contrastive_temperature}); weight 0 is the official loss.")
+        if contrastive_weight and not discriminator.contrastive_dim:
+            raise ValueError("contrastive_weight > 0 needs a discriminator built with contrastive_dim > 0.")
         super().__init__(generator, discriminator, **kwargs)
         self.hard_negatives = int(hard_negatives)
+        self.contrastive_weight = float(contrastive_weight)
+        self.contrastive_temperature = float(contrastive_temperature)
         self.gradient_penalty_weight = gradient_penalty_weight
         self.gradient_penalty_power = gradient_penalty_power
         self.ema_decay = ema_decay
@@ -324,11 +358,22 @@ class DFGAN(ConditionalGAN):
         self.real_logit_tracker = keras.metrics.Mean(name="real_logit")  # mean D(real, s)
         self.fake_logit_tracker = keras.metrics.Mean(name="fake_logit")  # mean D(fake, s)
         self.mismatched_logit_tracker = keras.metrics.Mean(name="mismatched_logit")  # mean mismatched-term logit
+        # The contrastive terms (contrastive_weight > 0): D's on real images, G's on fakes, unweighted.
+        self.real_contrastive_tracker = keras.metrics.Mean(name="real_contrastive")
+        self.fake_contrastive_tracker = keras.metrics.Mean(name="fake_contrastive")
 
     @property
     def metrics(self):
-        return [self.d_loss_tracker, self.g_loss_tracker, self.penalty_tracker, self.real_logit_tracker,
-                self.fake_logit_tracker, self.mismatched_logit_tracker]
+        trackers = [self.d_loss_tracker, self.g_loss_tracker, self.penalty_tracker, self.real_logit_tracker,
+                    self.fake_logit_tracker, self.mismatched_logit_tracker]
+        if self.contrastive_weight:
+            trackers += [self.real_contrastive_tracker, self.fake_contrastive_tracker]
+        return trackers
+
+    def contrastive_term(self, features, embeddings):
+        """`symmetric_contrastive_loss` of the discriminator's matching codes (unweighted)."""
+        image_codes, text_codes = self.discriminator.matching_codes(features, embeddings)
+        return symmetric_contrastive_loss(image_codes, text_codes, self.contrastive_temperature)
 
     @property
     def sampler(self) -> DFGANGenerator:
@@ -354,7 +399,7 @@ class DFGAN(ConditionalGAN):
                 with tf.GradientTape() as d_tape:
                     with tf.GradientTape(watch_accessed_variables=False) as input_tape:
                         input_tape.watch([real_images, embeddings])
-                        if self.hard_negatives:  # the image features are shared with the K other captions
+                        if self.hard_negatives or self.contrastive_weight:  # features shared with other terms
                             real_features = self.discriminator.features(real_images)
                             real_logits = self.discriminator.logits(real_features, embeddings)
                         else:
@@ -370,12 +415,21 @@ class DFGAN(ConditionalGAN):
                     else:
                         wrong_logits = self.discriminator(wrong_images, embeddings, training=True)
                     d_loss = hinge_discriminator_loss(real_logits, fake_logits, wrong_logits) + penalty
+                    if self.contrastive_weight:
+                        real_contrastive = self.contrastive_term(real_features, embeddings)
+                        d_loss = d_loss + self.contrastive_weight * real_contrastive
                     scaled_d_loss = self.d_optimizer.scale_loss(d_loss)
                 d_variables = self.discriminator.trainable_variables
                 self.d_optimizer.apply(d_tape.gradient(scaled_d_loss, d_variables), d_variables)
 
             # Generator step against the updated discriminator.
-            g_loss = hinge_generator_loss(self.discriminator(fake_images, embeddings, training=True))
+            if self.contrastive_weight:
+                fake_features = self.discriminator.features(fake_images)
+                g_loss = hinge_generator_loss(self.discriminator.logits(fake_features, embeddings))
+                fake_contrastive = self.contrastive_term(fake_features, embeddings)
+                g_loss = g_loss + self.contrastive_weight * fake_contrastive
+            else:
+                g_loss = hinge_generator_loss(self.discriminator(fake_images, embeddings, training=True))
             scaled_g_loss = self.g_optimizer.scale_loss(g_loss)
         g_variables = self.generator.trainable_variables
         self.g_optimizer.apply(g_tape.gradient(scaled_g_loss, g_variables), g_variables)
@@ -390,6 +444,9 @@ class DFGAN(ConditionalGAN):
         self.real_logit_tracker.update_state(ops.mean(real_logits))
         self.fake_logit_tracker.update_state(ops.mean(fake_logits))
         self.mismatched_logit_tracker.update_state(ops.mean(wrong_logits))
+        if self.contrastive_weight:
+            self.real_contrastive_tracker.update_state(real_contrastive)
+            self.fake_contrastive_tracker.update_state(fake_contrastive)
         return {metric.name: metric.result() for metric in self.metrics}
 
 
@@ -427,10 +484,14 @@ def _dfgan_models(config, embedding_dim: int) -> DFGAN:
 
     discriminator = DFGANDiscriminator(embedding_dim, image_size=config.data.image_size,
                                        discriminator_width=model_config.discriminator_width,
-                                       projection=model_config.projection_head, name="discriminator")
+                                       projection=model_config.projection_head,
+                                       contrastive_dim=model_config.contrastive_dim if model_config.contrastive_weight
+                                       else 0, name="discriminator")
     ema_decay = config.train.ema_decay
     return DFGAN(generator("generator"), discriminator,
                  gradient_penalty_weight=model_config.gradient_penalty_weight,
                  gradient_penalty_power=model_config.gradient_penalty_power, ema_decay=ema_decay,
                  ema_generator=generator("ema_generator") if ema_decay else None,
-                 seed=config.train.seed + 1, hard_negatives=model_config.hard_negatives, name="dfgan")
+                 seed=config.train.seed + 1, hard_negatives=model_config.hard_negatives,
+                 contrastive_weight=model_config.contrastive_weight,
+                 contrastive_temperature=model_config.contrastive_temperature, name="dfgan")

@@ -17,6 +17,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from t2ilib.models.blocks import symmetric_contrastive_loss
+
 
 def _uint8_images(images) -> np.ndarray:
     images = np.asarray(images)
@@ -68,9 +70,7 @@ class DualEncoder(keras.Model):
             image_codes, text_codes = self(images, embeddings)
             logits = ops.matmul(image_codes, ops.transpose(text_codes)) / self.temperature  # (B, B)
             labels = ops.arange(ops.shape(logits)[0])
-            loss = 0.5 * (ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
-                          + ops.mean(keras.losses.sparse_categorical_crossentropy(labels, ops.transpose(logits),
-                                                                                  from_logits=True)))
+            loss = symmetric_contrastive_loss(image_codes, text_codes, self.temperature)
         variables = self.trainable_variables
         self.optimizer.apply(tape.gradient(loss, variables), variables)
         self.loss_tracker.update_state(loss)

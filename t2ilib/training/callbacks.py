@@ -71,8 +71,9 @@ class StackedSampleGrid(SampleGrid):
 class ShapesFidelity(keras.callbacks.Callback):
     """Score images generated from fixed test captions with the shapes fidelity metric each epoch.
 
-    Put it before CSVLogger in the callback list: it adds `fidelity` (mean over attributes) to
-    the epoch's logs, which the logger then writes.
+    Put it before CSVLogger in the callback list: it adds `fidelity` (mean over attributes) and
+    `fidelity_shape`, `fidelity_colour`, ... (one per attribute) to the epoch's logs, which the
+    logger then writes: an attribute that stays at chance while the mean rises shows in its column.
     """
 
     def __init__(self, generator, embeddings: np.ndarray, attributes, noise: np.ndarray):
@@ -83,11 +84,12 @@ class ShapesFidelity(keras.callbacks.Callback):
         self.noise = np.asarray(noise, dtype=np.float32)
 
     def on_epoch_end(self, epoch, logs=None):
-        from t2ilib.metrics.fidelity import shapes_fidelity
+        from t2ilib.metrics.fidelity import ATTRIBUTES, shapes_fidelity
 
         score = shapes_fidelity(sample_images(self.generator, self.embeddings, self.noise), self.attributes)
         if logs is not None:
             logs["fidelity"] = score["mean"]
+            logs.update({f"fidelity_{name}": score[name] for name in ATTRIBUTES})
 
 
 class HistoryCSV(keras.callbacks.CSVLogger):

@@ -298,17 +298,17 @@ def summarize(metrics: dict) -> str:
 # ---------------------------------------------------------------------------------------
 # Loading and generating
 # ---------------------------------------------------------------------------------------
-def load_stage2(run_dir):
-    """The Stage-II generator of a run directory at its latest checkpoint (with its frozen
-    Stage-I inside), the caption encoder and the config."""
+def load_stage2(run_dir, checkpoint_dir: str = "checkpoints"):
+    """The Stage-II generator of a run directory at its latest checkpoint (or `checkpoint_dir=
+    "best"`: the best epoch kept), with its frozen Stage-I inside, the caption encoder and the config."""
     run_dir = Path(run_dir)
-    config = load_run_config(run_dir)
+    config = load_run_config(run_dir, checkpoint_dir)
     stage1_generator, encoder, _ = stage1.load_generator(config.stage2.stage1_run_dir)
     gan = build_stage2(config, stage1_generator, stage1_generator.embedding_dim, steps_per_epoch=1,
                        image_size=config.stage2.image_size)
-    checkpoint = RunCheckpoint(run_dir / "checkpoints", gan_checkpoint_parts(gan))
+    checkpoint = RunCheckpoint(run_dir / checkpoint_dir, gan_checkpoint_parts(gan))
     if checkpoint.restore_or_initialize() == 0:
-        raise FileNotFoundError(f"No checkpoint in {run_dir / 'checkpoints'}: train Stage-II first.")
+        raise FileNotFoundError(f"No checkpoint in {run_dir / checkpoint_dir}: train Stage-II first.")
     return gan.generator, encoder, config
 
 
