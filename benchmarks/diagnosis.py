@@ -7,7 +7,10 @@ Measures each suspect separately and prints tables for docs/diagnosis.md:
                                                      # (b)-(d) a Stage-I run with text diagnostics per epoch
   python benchmarks/diagnosis.py attributes RUN_DIR  # (f), (g) a trained run: which caption attributes its
                                                      # discriminator checks, which its image features carry
-                                                     # (DF-GAN), and what shapes it draws
+                                                     # (DF-GAN), what shapes it draws, and (DF-GAN with
+                                                     # EMA) the trained generator against its average
+  python benchmarks/diagnosis.py contrastive-floors  # (i) the in-batch contrastive loss of codes that
+                                                     # tell every attribute apart, or all but one
 
 `train` runs the kit's own `train_stage1` with one extra callback that, after every epoch, probes
 the conditioning code (mu, and a sampled c = mu + sigma * eps) for each attribute, and measures
@@ -212,6 +215,7 @@ def attribute_checks(run_dir: str) -> dict:
 
     from t2ilib.data.prepare import prepare_data, real_images
     from t2ilib.metrics.fidelity import predict_attributes
+    from t2ilib.models.sampling import sample_images
     from t2ilib.training import stage1
     from t2ilib.training.checkpoints import RunCheckpoint, gan_checkpoint_parts
     from t2ilib.viz import to_uint8
@@ -271,7 +275,43 @@ def attribute_checks(run_dir: str) -> dict:
               f"attribute, trained on {len(train_features)} real training images, scored on {len(test_features)} test "
               "images; feature_variance_share: the share of those features' variance the attribute explains")
     print(confusion.to_string())
-    return {"epoch": int(checkpoint.epoch.numpy()), "checks": checks, "confusion": confusion.to_dict()}
+    averaged = {}
+    if getattr(gan, "ema_generator", None) is not None:  # DF-GAN with a weight average: is the average the blur?
+        from t2ilib.metrics.fidelity import shapes_fidelity
+
+        eval_truth = prepared.attributes.loc[eval_rows].reset_index(drop=True)
+        for name, generator in (("trained generator", gan.generator), ("weight average (sampled)", gan.ema_generator)):
+            score = shapes_fidelity(sample_images(generator, embeddings[eval_rows], noise), eval_truth)
+            averaged[name] = {key: round(score[key], 3) for key in (*ATTRIBUTES, "mean")}
+        print(f"fidelity of both generators on the same {len(eval_rows)} test captions and noise:")
+        print(pd.DataFrame(averaged).T.to_string())
+    return {"epoch": int(checkpoint.epoch.numpy()), "checks": checks, "confusion": confusion.to_dict(),
+            "generators": averaged}
+
+
+def contrastive_floors(data_dir: str, batch_size: int = 32, batches: int = 4000, seed: int = 0) -> dict:
+    """The lowest in-batch image-caption contrastive loss (one direction) that codes can reach on
+    the quickstart's training captions when they tell apart every attribute, or all but one: each
+    image's loss is then at least log(the number of batch captions it cannot tell from its own).
+    Compare with a run's `real_contrastive` column (model.contrastive_weight > 0)."""
+    from t2ilib.config import preset
+    from t2ilib.data.prepare import prepare_data
+
+    config = preset("quickstart").replace(**{"data.data_dir": data_dir})
+    prepared = prepare_data(config.data, progress=False)
+    truth = prepared.attributes.loc[prepared.split("train").index].astype(str)
+    rng = np.random.default_rng(seed)
+    floors = {}
+    for ignored in (None, *ATTRIBUTES):
+        keys = truth[[name for name in ATTRIBUTES if name != ignored]].agg("|".join, axis=1).to_numpy()
+        losses = []
+        for _ in range(batches):
+            batch = keys[rng.choice(len(keys), batch_size, replace=False)]
+            losses.append(np.mean([np.log((batch == key).sum()) for key in batch]))
+        floors["tells every attribute apart" if ignored is None else f"ignores {ignored}"] = round(float(np.mean(losses)), 3)
+    for name, value in floors.items():
+        print(f"{name:28s} {value:.3f}")
+    return floors
 
 
 def main(argv=None):
@@ -288,9 +328,14 @@ def main(argv=None):
     train.add_argument("--data-dir", default="t2ilib_data")
     checks = sub.add_parser("attributes")
     checks.add_argument("run_dir")
+    floors = sub.add_parser("contrastive-floors")
+    floors.add_argument("--data-dir", default="t2ilib_data")
+    floors.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args(argv)
     if args.command == "encoders":
         encoder_probes(args.data_dir)
+    elif args.command == "contrastive-floors":
+        contrastive_floors(args.data_dir, args.batch_size)
     elif args.command == "attributes":
         attribute_checks(args.run_dir)
     else:
