@@ -62,6 +62,33 @@ def checkpoint_row(name: str, parts: dict, trainable: int, save: bool) -> dict:
     return row
 
 
+def attngan_row(save: bool) -> dict:
+    """AttnGAN at the paper's settings on Flickr8k (3 stages to 256 px, gf 32, df 64, noise and
+    condition 100, DAMSM D 256 over an InceptionV3, 18 word ids a caption), its vocabulary the
+    kit's tokenizer fitted on the 40,455 Flickr8k captions of ../shared: every network of a run's
+    checkpoint, the frozen DAMSM pair included (the backbone's weights random here: same size)."""
+    import dataclasses
+
+    from t2ilib.config import preset
+    from t2ilib.data.flickr8k import read_captions
+    from t2ilib.training.attngan import build_attngan, damsm_settings_for
+    from t2ilib.training.checkpoints import gan_checkpoint_parts
+    from t2ilib.training.damsm import build_damsm, make_tokenizer
+
+    config = preset("colab").replace(**{
+        "model.family": "attngan", "text.encoder": "tokenizer", "text.tokenizer_length": 18, "data.image_size": 256,
+        "model.generator_width": 32, "model.discriminator_width": 64, "model.noise_dim": 100,
+        "model.condition_dim": 100, "model.kl_weight": 1.0, "train.mixed_precision": "off", "attngan.stages": 3})
+    settings = dataclasses.replace(damsm_settings_for(config), backbone_weights=None)
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "flickr8k_text"
+    captions = read_captions(shared / "Flickr8k.token.txt")["caption"].tolist()
+    vocabulary = len(make_tokenizer(settings, captions=captions).vocabulary) + 2  # + padding and unknown ids
+    gan = build_attngan(config, build_damsm(settings, vocabulary), steps_per_epoch=1)
+    trainable = count(gan.generator.generator.trainable_variables) + count(gan.discriminator.trainable_variables)
+    return checkpoint_row(f"AttnGAN (paper settings, 3 stages to 256 px, {vocabulary:,} word ids; G + D trainable)",
+                          gan_checkpoint_parts(gan), trainable, save)
+
+
 def networks(save: bool) -> list[dict]:
     from t2ilib.config import preset
     from t2ilib.models.stackgan import build_stage1
@@ -81,6 +108,7 @@ def networks(save: bool) -> list[dict]:
             trainable = count(stage2.generator.trainable_variables) + count(stage2.discriminator.trainable_variables)
             rows.append(checkpoint_row("Stage-II (colab preset, 256 px, frozen Stage-I inside)",
                                        gan_checkpoint_parts(stage2), trainable, save))
+    rows.append(attngan_row(save))
     for name in MODEL_NAMES:
         model, optimizer = build_vae(name, VAEConfig(), 50)
         rows.append(checkpoint_row(f"VAE {name} (GloVe 50-d)", {"model": model, "optimizer": optimizer},
