@@ -44,7 +44,7 @@ def test_layout_is_flickr8k_and_readable_by_the_flickr8k_reader(dataset):
     manifest = json.loads((dataset / "manifest.json").read_text())
     assert manifest["num_images"] == N and manifest["image_size"] == 64 and manifest["seed"] == 7
     assert "generator_version" in manifest
-    assert not (dataset.parent / "data.partial").exists()
+    assert not list(dataset.parent.glob("data.partial*"))  # the unfinished copy became the dataset
     assert pixels(dataset, "shape_00003.jpg").shape == (64, 64, 3)
 
 
@@ -122,6 +122,35 @@ def test_refuses_a_non_empty_folder_and_recovers_from_an_interrupted_run(tmp_pat
     root = make_shapes_dataset(tmp_path / "data", num_images=5, image_size=32)
     assert (root / "manifest.json").is_file() and not partial.exists()
     assert len(read_captions(root / "Flickr8k.token.txt")) == 25
+
+
+def test_two_processes_making_the_same_dataset_at_once_both_end_with_it(tmp_path, monkeypatch):
+    """Two notebooks (or a sweep's runs) on one data folder: while this process is writing, another
+    makes the same dataset from start to end. Neither may delete the other's unfinished files."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import t2ilib.data.shapes as shapes
+
+    root, repository = tmp_path / "data", Path(__file__).resolve().parents[1]
+    other = ("from t2ilib.data.shapes import make_shapes_dataset; "
+             f"make_shapes_dataset({str(root)!r}, num_images=6, image_size=32)")
+    original, started = shapes.render_shape, []
+
+    def render_while_another_process_makes_it_all(attrs, size, rng):
+        if not started:  # this process has begun its copy; now the other one runs to the end
+            started.append(True)
+            subprocess.run([sys.executable, "-c", other], check=True, cwd=repository,
+                           env={**__import__("os").environ, "PYTHONPATH": str(repository)})
+            assert (root / "manifest.json").is_file()
+        return original(attrs, size, rng)
+
+    monkeypatch.setattr(shapes, "render_shape", render_while_another_process_makes_it_all)
+    assert shapes.make_shapes_dataset(root, num_images=6, image_size=32) == root
+    assert started and len(read_captions(root / "Flickr8k.token.txt")) == 30
+    assert len(list((root / "images").iterdir())) == 6
+    assert not list(tmp_path.glob("data.partial*"))  # this process's copy was dropped, not left behind
 
 
 def test_render_shape_draws_the_requested_attributes():

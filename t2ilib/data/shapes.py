@@ -30,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -211,8 +212,10 @@ def make_shapes_dataset(root, num_images: int = 600, image_size: int = 96, seed:
 
     Cheap to call every time: if `root` already holds a finished dataset made with the
     same parameters it returns at once. Different parameters raise ValueError.
-    The files are written into ``<root>.partial`` and renamed to `root` only when
-    complete (manifest last), so an interrupted run is never mistaken for a finished one.
+    The files are written into ``<root>.partial-<pid>-<id>`` and renamed to `root` only when
+    complete (manifest last), so an interrupted run is never mistaken for a finished one, and
+    two processes that make the same dataset at once both end with it (the first to finish
+    publishes it; the other's copy is deleted).
 
     Image i is made by its own random stream, ``SeedSequence(seed).spawn(...)[i]``, so
     the first 100 images are the same whether you ask for 100 or 600. The split is by
@@ -243,16 +246,13 @@ def make_shapes_dataset(root, num_images: int = 600, image_size: int = 96, seed:
             "Pick an empty or new folder so no files of yours are overwritten."
         )
 
-    partial = root.with_name(root.name + ".partial")
+    _remove_abandoned_partials(root)
+    # One folder per writer: two processes asked for the same dataset at once (two notebooks on one
+    # Drive folder, a sweep) each write their own; the first to finish publishes it, the other keeps it.
+    partial = root.with_name(f"{root.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     marker = partial / "GENERATING"
-    if partial.exists():
-        if not marker.is_file():
-            raise ValueError(
-                f"{partial} exists but was not made by make_shapes_dataset; move or delete it."
-            )
-        shutil.rmtree(partial)  # left over from an interrupted run
     (partial / "images").mkdir(parents=True)
-    marker.write_text("make_shapes_dataset is writing this folder\n", encoding="utf-8")
+    marker.write_text(f"make_shapes_dataset (process {os.getpid()}) is writing this folder\n", encoding="utf-8")
 
     streams = np.random.SeedSequence(int(seed)).spawn(int(num_images))
     names, attribute_rows, token_lines = [], [], []
@@ -280,10 +280,42 @@ def make_shapes_dataset(root, num_images: int = 600, image_size: int = 96, seed:
     )
     _write_text(partial / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     marker.unlink()
-    if root.exists():
-        root.rmdir()  # empty (checked above)
-    os.replace(partial, root)
+    try:
+        if root.is_dir() and not any(root.iterdir()):
+            root.rmdir()
+        os.replace(partial, root)
+    except OSError:
+        if not (manifest_path.is_file() and json.loads(manifest_path.read_text(encoding="utf-8")) == manifest):
+            raise
+        shutil.rmtree(partial)  # another process published the same dataset first: use it
     return root
+
+
+def _remove_abandoned_partials(root: Path) -> None:
+    """Delete the unfinished folders of interrupted runs next to `root`: ``<root>.partial`` of
+    earlier versions and ``<root>.partial-<pid>-<id>`` whose process is no longer running here.
+    A folder without make_shapes_dataset's marker is someone else's: it stops with a message."""
+    for folder in root.parent.glob(root.name + ".partial*"):
+        suffix = folder.name[len(root.name) + len(".partial"):]
+        if suffix and not re.fullmatch(r"-\d+-[0-9a-f]{8}", suffix):
+            continue  # another name that merely starts the same
+        if not (folder / "GENERATING").is_file():
+            raise ValueError(f"{folder} exists but was not made by make_shapes_dataset; move or delete it.")
+        if suffix and _process_running(int(suffix.split("-")[1])):
+            continue  # being written right now by another process
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_running(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process is not writing it now (make_shapes_dataset is not re-entrant)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _five_captions(attrs: dict, rng: np.random.Generator) -> list[str]:
