@@ -49,6 +49,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from t2ilib.files import write_text_atomically
+
 
 @dataclass
 class DataConfig:
@@ -633,9 +635,7 @@ class RunConfig:
     def save(self, path) -> None:
         """Write config.json atomically (a temporary file renamed over it): never half a file."""
         path = Path(path)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        partial.replace(path)
+        write_text_atomically(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path) -> "RunConfig":

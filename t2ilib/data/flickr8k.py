@@ -41,6 +41,7 @@ from pathlib import Path
 import pandas as pd
 
 from t2ilib.errors import warn_once
+from t2ilib.files import partial_file
 
 logger = logging.getLogger("t2ilib")
 
@@ -392,10 +393,10 @@ def write_splits(captions_with_split: pd.DataFrame, out_dir) -> dict[str, Path]:
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> Path:
-    # Write beside the target, then rename: an interrupted run never leaves half a file.
-    partial = path.with_name(path.name + ".partial")
-    table.to_csv(partial, index=False, encoding="utf-8")
-    os.replace(partial, path)
+    # Write beside the target under a private name, then rename: an interrupted run never leaves
+    # half a file, and two runs writing the same splits at once do not take each other's file.
+    with partial_file(path) as temporary:
+        table.to_csv(temporary, index=False, encoding="utf-8")
     return path
 
 

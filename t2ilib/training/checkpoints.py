@@ -46,6 +46,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from t2ilib.errors import CheckpointWriteError, warn_once
+from t2ilib.files import write_text_atomically
 
 logger = logging.getLogger("t2ilib")
 
@@ -101,9 +102,7 @@ def repair_checkpoint_folder(directory) -> None:
             + "".join(f'all_model_checkpoint_paths: "{name}"\n' for name in names)
             + "".join(f"all_model_checkpoint_timestamps: {time!r}\n" for time in times)
             + f"last_preserved_timestamp: {min(times) - 1.0!r}\n")
-    partial = directory / "checkpoint.partial"
-    partial.write_text(text)
-    partial.replace(state_file)
+    write_text_atomically(state_file, text)
     warn_once(logger, "%s %s but %d checkpoint(s) are in that folder; rebuilt it from the files "
               "(newest: %s).", state_file, problem, len(on_disk), Path(on_disk[-1]).name)
 
@@ -277,9 +276,11 @@ class RunFolder:
     def _trainer_paths(self):
         """The trainer's files and folders in the run directory, and the images in samples/.
         (Inside checkpoints/ and best/ TensorFlow's own protocol keeps every step complete.)"""
-        for name in RUN_FILES + tuple(name + ".partial" for name in RUN_FILES):
+        for name in RUN_FILES:
             if (self.path / name).exists():
                 yield self.path / name
+            stem, dot, suffixes = name.partition(".")  # t2ilib.files.partial_path's names
+            yield from self.path.glob(f"{stem}.partial-*{dot}{suffixes}" if dot else f"{name}.partial-*")
         if (self.path / "samples").is_dir():
             yield from (self.path / "samples").iterdir()
 
@@ -332,9 +333,7 @@ class RunFolder:
             return
         kept = [lines[0]] + [line for line in lines[1:] if not _epoch_at_least(line, finished_epochs)]
         if len(kept) < len(lines):
-            partial = path.with_name(name + ".partial")
-            partial.write_text("".join(kept), encoding="utf-8")
-            partial.replace(path)
+            write_text_atomically(path, "".join(kept))
             logger.info("Dropped %d row(s) of %s for epochs after the checkpoint the run resumes from.",
                         len(lines) - len(kept), path)
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from t2ilib.acceleration import precision_policy
 from t2ilib.data.prepare import PreparedData, fixed_sample_rows, real_images
+from t2ilib.files import partial_file, write_text_atomically
 from t2ilib.models.damsm import DAMSM, DAMSMImageEncoder, DAMSMTextEncoder
 from t2ilib.training.checkpoints import refuse_non_finite
 from t2ilib.training.judge import dataset_fingerprint, judge_groups
@@ -220,9 +221,10 @@ def pretrain_damsm(config, settings: DAMSMSettings, folder, verbose: int = 0) ->
         warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")  # our tf.data shuffles itself
         history = damsm.fit(dataset, epochs=settings.epochs, steps_per_epoch=steps, verbose=verbose).history
     refuse_non_finite(damsm.variables, f"The DAMSM encoders in {folder}")
-    damsm.save_weights(folder / WEIGHTS_NAME)
-    (folder / VOCABULARY_NAME).write_text(json.dumps({"words": tokenizer.vocabulary,
-                                                      "lemmatised": tokenizer.lemmatised}) + "\n")
+    with partial_file(folder / WEIGHTS_NAME) as temporary:  # a second run pretraining at once keeps its own file
+        damsm.save_weights(temporary)
+    write_text_atomically(folder / VOCABULARY_NAME, json.dumps({"words": tokenizer.vocabulary,
+                                                                "lemmatised": tokenizer.lemmatised}) + "\n")
     check = retrieval_check(damsm, tokenizer, prepared, config.data.image_size)
     meta = {"version": DAMSM_VERSION, "settings": dataclasses.asdict(settings), "dataset": str(prepared.root),
             "image_size": config.data.image_size, "fingerprint": dataset_fingerprint(prepared),
@@ -232,9 +234,7 @@ def pretrain_damsm(config, settings: DAMSMSettings, folder, verbose: int = 0) ->
             "final_sentence_loss": float(history["sentence_loss"][-1]),
             "loss_by_epoch": [round(float(value), 4) for value in history["loss"]],
             "retrieval": check, "cpu_seconds": round(time.process_time() - started, 1)}
-    partial = folder / (MANIFEST_NAME + ".partial")
-    partial.write_text(json.dumps(meta, indent=2) + "\n")
-    partial.replace(folder / MANIFEST_NAME)
+    write_text_atomically(folder / MANIFEST_NAME, json.dumps(meta, indent=2) + "\n")
     logger.info("%s", describe_damsm(meta))
     damsm.tokenizer, damsm.retrieval, damsm.meta, damsm.folder = tokenizer, check, meta, folder
     return damsm

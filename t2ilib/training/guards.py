@@ -37,6 +37,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from t2ilib.files import write_text_atomically
 from t2ilib.metrics.reconstruction import output_spread
 from t2ilib.training.agreement import text_ignored
 from t2ilib.training.callbacks import non_finite_logs
@@ -210,10 +211,9 @@ class BestCheckpoint(keras.callbacks.Callback):
         finished = epoch + 1
         path = self.run_checkpoint.save(finished)
         self.best = value
-        partial = self.info_path.with_name(self.info_path.name + ".partial")
-        partial.write_text(json.dumps({"metric": self.metric, "mode": self.mode, "value": value,
-                                       "epoch": finished, "checkpoint": Path(path).name}, indent=2) + "\n")
-        partial.replace(self.info_path)
+        write_text_atomically(self.info_path, json.dumps({"metric": self.metric, "mode": self.mode, "value": value,
+                                                          "epoch": finished, "checkpoint": Path(path).name},
+                                                         indent=2) + "\n")
 
 
 def resolved_best_metric(config) -> str:

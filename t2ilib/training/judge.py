@@ -35,6 +35,7 @@ import numpy as np
 
 from t2ilib.acceleration import precision_policy
 from t2ilib.data.prepare import real_images
+from t2ilib.files import partial_file, write_text_atomically
 from t2ilib.models.judge import DualEncoder
 from t2ilib.training.checkpoints import refuse_non_finite
 
@@ -151,7 +152,8 @@ def train_dual_encoder(config, path, epochs: int = JUDGE_EPOCHS, batch_size: int
         warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")  # our tf.data shuffles itself
         history = dual.fit(dataset, epochs=epochs, steps_per_epoch=steps, verbose=verbose).history
     refuse_non_finite(dual.variables, f"The R-precision encoder pair {path}")
-    dual.save_weights(path)
+    with partial_file(path) as temporary:  # a second run training the same judge at once keeps its own file
+        dual.save_weights(temporary)
     check = validation_check(dual, encoder, prepared, config.data.image_size)
     meta = {**dual.settings(), "version": JUDGE_VERSION, "dataset": str(prepared.root),
             "fingerprint": dataset_fingerprint(prepared), "epochs": epochs, "steps_per_epoch": steps,
@@ -159,9 +161,7 @@ def train_dual_encoder(config, path, epochs: int = JUDGE_EPOCHS, batch_size: int
             "text_encoder": vars(dual_encoder_text_config()), "final_loss": float(history["loss"][-1]),
             "final_match_accuracy": float(history["match_accuracy"][-1]), "validation": check,
             "cpu_seconds": round(time.process_time() - started, 1)}
-    partial = folder / (MANIFEST_NAME + ".partial")
-    partial.write_text(json.dumps(meta, indent=2) + "\n")
-    partial.replace(folder / MANIFEST_NAME)
+    write_text_atomically(folder / MANIFEST_NAME, json.dumps(meta, indent=2) + "\n")
     logger.info("%s", describe_judge(meta))
     return dual
 

@@ -37,6 +37,7 @@ from t2ilib.config import ConfigError, VAEConfig, check_batch_fits, resume_chang
 from t2ilib.data.cache import to_rgb
 from t2ilib.data.flickr8k import find_dataset_files
 from t2ilib.data.prepare import PreparedData, prepare_data
+from t2ilib.files import write_text_atomically
 from t2ilib.metrics.reconstruction import is_collapsed, mean_image_baseline, output_spread, reconstruction_report
 from t2ilib.models.blocks import kl_divergence
 from t2ilib.models.cvae import ConditionalVAE, improved_model
@@ -165,9 +166,7 @@ def _check_run_config(run_dir: Path, model_name: str, config: VAEConfig, write: 
 
 def _write_vae_config(path: Path, values: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(values, indent=2) + "\n")
-    partial.replace(path)
+    write_text_atomically(path, json.dumps(values, indent=2) + "\n")
 
 
 def train_vae(model_name: str, run_dir, config: VAEConfig | None = None, encoder: TextEncoder | None = None,
