@@ -31,10 +31,17 @@ def partial_path(path) -> Path:
     because some writers (Keras' save_weights, pandas) choose the format by the file's extension.
     """
     path = Path(path)
-    name = path.name
+    return path.with_name(_partial_name(path.name, f"{os.getpid()}-{uuid.uuid4().hex[:8]}"))
+
+
+def partial_glob(name: str) -> str:
+    """The glob pattern of every `partial_path` of a file called `name` (any process, any call)."""
+    return _partial_name(name, "*")
+
+
+def _partial_name(name: str, tag: str) -> str:
     stem, dot, suffixes = name.partition(".")
-    tag = f".partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    return path.with_name(f"{stem}{tag}.{suffixes}" if dot else f"{name}{tag}")
+    return f"{stem}.partial-{tag}.{suffixes}" if dot else f"{name}.partial-{tag}"
 
 
 @contextlib.contextmanager

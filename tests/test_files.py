@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from t2ilib.files import partial_file, partial_path, write_text_atomically
+from t2ilib.files import partial_file, partial_glob, partial_path, write_text_atomically
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -19,6 +19,11 @@ def test_partial_names_are_private_and_keep_the_extension(tmp_path):
     assert first != second and first.parent == tmp_path
     assert first.name.startswith(f"judge.partial-{os.getpid()}-") and first.name.endswith(".weights.h5")
     assert partial_path(tmp_path / "checkpoint").name.startswith("checkpoint.partial-")
+    import fnmatch
+
+    for name in ("judge.weights.h5", "checkpoint", "config.json"):
+        assert fnmatch.fnmatchcase(partial_path(tmp_path / name).name, partial_glob(name))
+    assert not fnmatch.fnmatchcase("config.json.partial", partial_glob("config.json"))
 
 
 def test_two_writers_of_one_file_at_once_both_finish(tmp_path):

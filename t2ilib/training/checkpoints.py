@@ -46,7 +46,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from t2ilib.errors import CheckpointWriteError, warn_once
-from t2ilib.files import write_text_atomically
+from t2ilib.files import partial_glob, write_text_atomically
 
 logger = logging.getLogger("t2ilib")
 
@@ -279,8 +279,7 @@ class RunFolder:
         for name in RUN_FILES:
             if (self.path / name).exists():
                 yield self.path / name
-            stem, dot, suffixes = name.partition(".")  # t2ilib.files.partial_path's names
-            yield from self.path.glob(f"{stem}.partial-*{dot}{suffixes}" if dot else f"{name}.partial-*")
+            yield from self.path.glob(partial_glob(name))  # unfinished writes (t2ilib.files)
         if (self.path / "samples").is_dir():
             yield from (self.path / "samples").iterdir()
 
