@@ -16,9 +16,10 @@
   true, false or "auto" (`resolve_jit_compile`): on for the StackGAN stages on one device, where
   it was measured to help (Stage-I on an idle 2-core CPU: 1.7x at batch 16, 2x at batch 64 before
   the up-blocks became one 2x2 convolution; level with it since, on a loaded machine;
-  benchmarks/RESULTS.md), off for DF-GAN
-  (measured: no gain, and the compilation costs start-up time) and under a multi-replica
-  strategy (Keras' own "auto" makes the same choice there). Keras' own "auto" would leave XLA
+  benchmarks/RESULTS.md), and for DF-GAN (the 2026-12-07 VM, idle, the quickstart's 32 px
+  recipe: 18-19 s an epoch against 27-29 s without, after ~20 s of compilation in the first;
+  an older, loaded machine had measured no gain), off under a multi-replica strategy (Keras'
+  own "auto" makes the same choice there). Keras' own "auto" would leave XLA
   off on every CPU-only machine, which is where the kit measured it helping most.
 - `allow_gpu_memory_growth()`: TensorFlow takes GPU memory as it needs it instead of all of it,
   so that torch (BERT captions) can share the GPU. Every trainer calls it; a notebook calls it
@@ -91,13 +92,13 @@ def wrap_optimizer(optimizer, precision: str):
 
 
 JIT_COMPILE = (True, False, "auto")
-XLA_FAMILIES = ("stackgan",)  # model families whose train step XLA was measured to speed up
+XLA_FAMILIES = ("stackgan", "dfgan")  # model families whose train step XLA was measured to speed up
 
 
 def resolve_jit_compile(setting, family: str = "stackgan", strategy=None) -> bool:
     """Whether to XLA-compile the train step for a `jit_compile` setting: true and false as
     they are; "auto" is true for the families in XLA_FAMILIES on one replica (CPU or GPU) and
-    false otherwise (DF-GAN; mirrored or TPU strategies, which compile their own way)."""
+    false otherwise (AttnGAN; mirrored or TPU strategies, which compile their own way)."""
     if setting not in JIT_COMPILE or not isinstance(setting, (bool, str)):
         raise ValueError(f"Unknown jit_compile {setting!r}; choose true, false or \"auto\".")
     if setting != "auto":

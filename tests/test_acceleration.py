@@ -108,14 +108,14 @@ def test_xla_compiled_steps_train(tiny_config):
     assert all(np.isfinite(values[-1]) for values in history.values())
 
 
-def test_auto_jit_compile_is_xla_for_stackgan_on_one_device_and_off_for_dfgan_and_replicas(tiny_config):
+def test_auto_jit_compile_is_xla_for_stackgan_and_dfgan_on_one_device_and_off_for_attngan_and_replicas(tiny_config):
     from t2ilib.acceleration import resolve_jit_compile
 
     assert preset_default_jit() == "auto"
     gan = build_stage1(tiny_config.replace(**{"train.jit_compile": "auto"}), EMBEDDING_DIM, steps_per_epoch=2)
     assert gan.jit_compile is True
-    assert resolve_jit_compile("auto", "dfgan") is False
-    assert resolve_jit_compile(False, "stackgan") is False and resolve_jit_compile(True, "dfgan") is True
+    assert resolve_jit_compile("auto", "dfgan") is True and resolve_jit_compile("auto", "attngan") is False
+    assert resolve_jit_compile(False, "stackgan") is False and resolve_jit_compile(False, "dfgan") is False
 
     class TwoReplicas:  # what resolve_jit_compile reads of a strategy (the 2-device run is in MIRRORED below)
         num_replicas_in_sync = 2

@@ -172,3 +172,17 @@ def test_stage2_takes_the_condition_of_its_stage1_run(tmp_path):
     estimate = memory_estimate(config, batch_sizes=(1,))[0]["trainable_parameters"]
     assert estimate == memory_estimate(preset("tiny"), batch_sizes=(1,), embedding_dim=2048)[0]["trainable_parameters"]
     assert estimate > memory_estimate(preset("tiny"), batch_sizes=(1,))[0]["trainable_parameters"]  # 16-d Word2Vec
+
+
+def test_set_parses_each_setting_as_one_of_the_types_it_allows():
+    config = preset("quickstart")
+    # jit_compile is `bool | str`: the CLI's "true" must be the boolean its check expects, not the text
+    assert config.parse_setting("train.jit_compile=true") == ("train.jit_compile", True)
+    assert config.parse_setting("train.jit_compile=auto") == ("train.jit_compile", "auto")
+    key, value = config.parse_setting("train.jit_compile=false")
+    config.replace(**{key: value}).validate(check_paths=False)
+    assert value is False
+    # a `str | None` setting: null is None, anything else stays text (a number-looking name too)
+    assert config.parse_setting("condition.feature_weights=null") == ("condition.feature_weights", None)
+    assert config.parse_setting("text.model_name=123") == ("text.model_name", "123")
+    assert config.parse_setting("train.batch_size=16") == ("train.batch_size", 16)

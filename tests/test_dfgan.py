@@ -390,3 +390,41 @@ def test_average_generator_follows_the_trained_one_by_ema_decay():
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))
     for average, old, new in zip(gan.ema_generator.weights, before, after):
         np.testing.assert_allclose(average.numpy(), 0.75 * old + 0.25 * new, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("rows", [0, 2])
+def test_discriminator_terms_are_the_separate_passes_and_penalise_the_first_rows(rows):
+    # One joint D batch (other real rows, fakes, wrong images) must equal separate passes, and the
+    # MA-GP must be taken on the first `gradient_penalty_rows` real images (all when 0).
+    size, dim, batch = 8, 3, 4
+    keras.utils.set_random_seed(3)
+    discriminator = DFGANDiscriminator(dim, image_size=size, discriminator_width=2).build_for()
+    for variable in discriminator.trainable_variables:  # gamma starts at 0: make the residuals count
+        if variable.path.endswith("gamma"):
+            variable.assign(0.7)
+    gan = DFGAN(DFGANGenerator(dim, image_size=size, generator_width=2, noise_dim=3), discriminator,
+                gradient_penalty_rows=rows)
+    rng = np.random.default_rng(0)
+    real, fake, wrong = (tf.constant(rng.uniform(-1, 1, (batch, size, size, 3)).astype("float32")) for _ in range(3))
+    embeddings = tf.constant(rng.standard_normal((batch, dim)).astype("float32"))
+    _, real_logits, fake_logits, wrong_logits, penalty = gan.discriminator_terms(real, fake, wrong, embeddings)
+    for images, logits in ((real, real_logits), (fake, fake_logits), (wrong, wrong_logits)):
+        np.testing.assert_allclose(logits, discriminator(images, embeddings), rtol=1e-4, atol=1e-5)
+    penalised = rows or batch
+    with tf.GradientTape() as tape:
+        tape.watch([real, embeddings])
+        logits = discriminator(real, embeddings)[:penalised]
+    image_gradients, sentence_gradients = tape.gradient(logits, [real, embeddings])
+    expected = matching_aware_gradient_penalty(image_gradients[:penalised], sentence_gradients[:penalised])
+    assert float(penalty) == pytest.approx(float(expected), rel=1e-4)
+    everything = matching_aware_gradient_penalty(image_gradients, sentence_gradients)
+    if rows:  # the penalty of a subset is not the whole batch's
+        assert abs(float(penalty) - float(everything)) > 1e-3 * float(everything)
+    unpenalised = DFGAN(DFGANGenerator(dim, image_size=size, generator_width=2, noise_dim=3), discriminator,
+                        gradient_penalty_weight=0.0)
+    _, no_penalty_logits, _, _, zero = unpenalised.discriminator_terms(real, fake, wrong, embeddings)
+    assert float(zero) == 0.0
+    np.testing.assert_allclose(no_penalty_logits, real_logits, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="gradient_penalty_rows"):
+        DFGAN(DFGANGenerator(dim, image_size=size, generator_width=2, noise_dim=3), discriminator,
+              gradient_penalty_rows=-1)

@@ -95,14 +95,19 @@ def test_flat_images_and_nan_losses_are_reported():
 
 
 class SwitchingGenerator(keras.Model):
-    """Varied until `collapse()` is called, then constant: a run that collapses late."""
+    """Varied until its `collapsed` weight is set to 1, then constant: a run that collapses late.
+    A weight, not a Python flag: the guard draws through a traced function (as Keras' predict
+    does), which reads weights at every call and Python attributes only when it is traced."""
 
     def __init__(self):
         super().__init__()
-        self.varied, self.constant, self.collapsed = VariedGenerator(), ConstantGenerator(), False
+        self.varied, self.constant = VariedGenerator(), ConstantGenerator()
+        self.collapsed = self.add_weight(shape=(), initializer="zeros", trainable=False, name="collapsed")
 
     def call(self, embeddings, noise, training=False):
-        return (self.constant if self.collapsed else self.varied)(embeddings, noise)
+        varied, constant = self.varied(embeddings, noise)[0], self.constant(embeddings, noise)[0]
+        zeros = ops.zeros((ops.shape(embeddings)[0], 2))
+        return self.collapsed * constant + (1.0 - self.collapsed) * varied, zeros, zeros
 
 
 def test_early_flat_outputs_are_a_warm_up_but_a_later_collapse_warns_at_once(caplog):
@@ -116,7 +121,7 @@ def test_early_flat_outputs_are_a_warm_up_but_a_later_collapse_warns_at_once(cap
     switching = SwitchingGenerator()
     guard = CollapseGuard(switching, embeddings, noise, warmup_epochs=100)
     guard.on_epoch_end(0, {})
-    switching.collapsed = True
+    switching.collapsed.assign(1.0)
     with caplog.at_level(logging.WARNING, logger="t2ilib"):
         guard.on_epoch_end(1, {})
     assert guard.collapsed_epochs == [2] and "COLLAPSE WARNING at epoch 2" in caplog.text

@@ -64,3 +64,19 @@ def test_one_noise_vector_per_embedding_is_required():
     embeddings, noise = inputs()
     with pytest.raises(ValueError, match="One noise vector per embedding: got 5 embeddings and 4"):
         sample_images(generator, embeddings, noise[:4])
+
+
+def test_sampling_is_traced_once_per_generator_and_follows_its_weights():
+    # Per-epoch grids, fidelity and agreement draw through one traced function per generator: it
+    # must read the weights as they are at each call (training changes them), not a copy.
+    from t2ilib.models.sampling import inference_function
+
+    generator, _ = generators()["dfgan"]
+    embeddings, noise = inputs()
+    before = sample_images(generator, embeddings, noise)
+    assert inference_function(generator) is inference_function(generator)
+    for variable in generator.trainable_variables:
+        variable.assign(variable * 0.5 + 0.1)
+    after = sample_images(generator, embeddings, noise)
+    assert np.abs(after.astype(int) - before.astype(int)).mean() > 1
+    np.testing.assert_array_equal(after, to_uint8(ops.convert_to_numpy(generator(embeddings, noise, training=False)[0])))

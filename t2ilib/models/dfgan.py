@@ -328,11 +328,13 @@ class DFGAN(ConditionalGAN):
                  gradient_penalty_weight: float = 2.0, gradient_penalty_power: float = 6.0,
                  ema_decay: float = 0.0, ema_generator: DFGANGenerator | None = None, seed: int | None = None,
                  hard_negatives: int = 0, contrastive_weight: float = 0.0, contrastive_temperature: float = 0.1,
-                 **kwargs):
+                 gradient_penalty_rows: int = 0, **kwargs):
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) (got {ema_decay}); 0 turns the average off, 0.999 is typical.")
         if ema_decay and ema_generator is None:
             raise ValueError("ema_decay > 0 needs an ema_generator: a second generator built like the first.")
+        if gradient_penalty_rows < 0:
+            raise ValueError(f"gradient_penalty_rows must be >= 0 (got {gradient_penalty_rows}); 0 is the whole batch.")
         if hard_negatives < 0:
             raise ValueError(f"hard_negatives must be >= 0 (got {hard_negatives}); 0 is the official random wrong image.")
         if contrastive_weight < 0 or contrastive_temperature <= 0:
@@ -346,6 +348,7 @@ class DFGAN(ConditionalGAN):
         self.contrastive_temperature = float(contrastive_temperature)
         self.gradient_penalty_weight = gradient_penalty_weight
         self.gradient_penalty_power = gradient_penalty_power
+        self.gradient_penalty_rows = int(gradient_penalty_rows)
         self.ema_decay = ema_decay
         self.ema_generator = ema_generator if ema_decay else None
         if self.ema_generator is not None:
@@ -388,6 +391,56 @@ class DFGAN(ConditionalGAN):
                 average.assign(weight)
         return self
 
+    def discriminator_terms(self, real_images, fake_images, wrong_images, embeddings):
+        """(real features, real logits, fake logits, mismatched logits, MA-GP), on D's tape.
+
+        The penalty's input gradients are taken on the first `gradient_penalty_rows` real images
+        (all when 0, the official); every other image of the step (the other real rows, the fakes,
+        and the wrong images unless `hard_negatives` scores the real ones against other captions)
+        goes through D once, as one batch: D has no batch statistics, so this is the same function
+        as separate passes, in fewer, larger convolutions. With `gradient_penalty_weight` 0 there is
+        no penalty and no input tape.
+        """
+        discriminator = self.discriminator
+        rows = self.gradient_penalty_rows if self.gradient_penalty_weight else None
+        if rows is None:  # no penalty: every real row joins the one batch
+            penalised_images = penalised_embeddings = None
+            other_real, other_embeddings = real_images, embeddings
+        elif rows == 0:
+            penalised_images, penalised_embeddings = real_images, embeddings
+            other_real, other_embeddings = real_images[:0], embeddings[:0]
+        else:
+            penalised_images, penalised_embeddings = real_images[:rows], embeddings[:rows]
+            other_real, other_embeddings = real_images[rows:], embeddings[rows:]
+        penalty = ops.zeros((), "float32")
+        if penalised_images is not None:
+            with tf.GradientTape(watch_accessed_variables=False) as input_tape:
+                input_tape.watch([penalised_images, penalised_embeddings])
+                penalised_features = discriminator.features(penalised_images)
+                penalised_logits = discriminator.logits(penalised_features, penalised_embeddings)
+            image_gradients, sentence_gradients = input_tape.gradient(penalised_logits,
+                                                                      [penalised_images, penalised_embeddings])
+            penalty = matching_aware_gradient_penalty(image_gradients, sentence_gradients,
+                                                      self.gradient_penalty_weight, self.gradient_penalty_power)
+        fake_images = tf.stop_gradient(fake_images)
+        parts = [other_real, ops.cast(fake_images, other_real.dtype)]
+        if not self.hard_negatives:
+            parts.append(ops.cast(wrong_images, other_real.dtype))
+        joint_embeddings = ops.concatenate([other_embeddings] + [embeddings] * (len(parts) - 1), axis=0)
+        joint_features = discriminator.features(ops.concatenate(parts, axis=0))
+        joint_logits = discriminator.logits(joint_features, joint_embeddings)
+        others, batch = ops.shape(other_real)[0], ops.shape(fake_images)[0]
+        real_features, real_logits = joint_features[:others], joint_logits[:others]
+        if penalised_images is not None:
+            real_features = ops.concatenate([penalised_features, real_features], axis=0)
+            real_logits = ops.concatenate([penalised_logits, real_logits], axis=0)
+        fake_logits = joint_logits[others:others + batch]
+        if self.hard_negatives:
+            wrong_logits = hardest_mismatched_logits(discriminator, real_features, embeddings, self.hard_negatives)
+        else:
+            wrong_logits = joint_logits[others + batch:]
+        return real_features, real_logits, fake_logits, wrong_logits, penalty
+
     def train_step(self, data):
         real_images, embeddings, wrong_images, noise, _ = unpack_batch(self, data)
 
@@ -397,23 +450,8 @@ class DFGAN(ConditionalGAN):
             # Discriminator step, not recorded on the generator's tape.
             with g_tape.stop_recording():
                 with tf.GradientTape() as d_tape:
-                    with tf.GradientTape(watch_accessed_variables=False) as input_tape:
-                        input_tape.watch([real_images, embeddings])
-                        if self.hard_negatives or self.contrastive_weight:  # features shared with other terms
-                            real_features = self.discriminator.features(real_images)
-                            real_logits = self.discriminator.logits(real_features, embeddings)
-                        else:
-                            real_logits = self.discriminator(real_images, embeddings, training=True)
-                    image_gradients, sentence_gradients = input_tape.gradient(real_logits, [real_images, embeddings])
-                    penalty = matching_aware_gradient_penalty(image_gradients, sentence_gradients,
-                                                              self.gradient_penalty_weight,
-                                                              self.gradient_penalty_power)
-                    fake_logits = self.discriminator(tf.stop_gradient(fake_images), embeddings, training=True)
-                    if self.hard_negatives:
-                        wrong_logits = hardest_mismatched_logits(self.discriminator, real_features, embeddings,
-                                                                 self.hard_negatives)
-                    else:
-                        wrong_logits = self.discriminator(wrong_images, embeddings, training=True)
+                    real_features, real_logits, fake_logits, wrong_logits, penalty = self.discriminator_terms(
+                        real_images, fake_images, wrong_images, embeddings)
                     d_loss = hinge_discriminator_loss(real_logits, fake_logits, wrong_logits) + penalty
                     if self.contrastive_weight:
                         real_contrastive = self.contrastive_term(real_features, embeddings)
@@ -494,4 +532,5 @@ def _dfgan_models(config, embedding_dim: int) -> DFGAN:
                  ema_generator=generator("ema_generator") if ema_decay else None,
                  seed=config.train.seed + 1, hard_negatives=model_config.hard_negatives,
                  contrastive_weight=model_config.contrastive_weight,
-                 contrastive_temperature=model_config.contrastive_temperature, name="dfgan")
+                 contrastive_temperature=model_config.contrastive_temperature,
+                 gradient_penalty_rows=model_config.gradient_penalty_rows, name="dfgan")

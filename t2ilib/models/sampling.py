@@ -19,6 +19,8 @@ computed `batch_size` at a time in inference mode.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from t2ilib.viz import to_uint8
@@ -44,10 +46,33 @@ def _batches(call, embeddings, noise, batch_size: int) -> list[np.ndarray]:
     return [np.concatenate(column) for column in zip(*parts)]
 
 
+_INFERENCE = weakref.WeakKeyDictionary()  # generator -> its traced inference function
+
+
+def inference_function(generator):
+    """`generator(embeddings, noise, training=False)[0]` as one traced TensorFlow function, made
+    once per generator and kept while it lives. A generator called eagerly runs layer by layer
+    in Python: on a 2-core CPU the quickstart's per-epoch grid, fidelity, agreement and guard
+    images took ~3 s an epoch that way (benchmarks/RESULTS.md). The function reads the
+    generator's variables as they are at each call, so it follows training (and a weight average)."""
+    import keras
+    import tensorflow as tf
+
+    if not isinstance(generator, keras.layers.Layer):  # any other callable (a test's stand-in) as it is
+        return lambda embeddings, noise: generator(embeddings, noise, training=False)[0]
+    function = _INFERENCE.get(generator)
+    if function is None:
+        function = tf.function(lambda embeddings, noise: generator(embeddings, noise, training=False)[0],
+                               reduce_retracing=True)
+        _INFERENCE[generator] = function
+    return function
+
+
 def sample_images(generator, embeddings, noise, batch_size: int = BATCH_SIZE) -> np.ndarray:
     """uint8 (N, S, S, 3): the generator's image for `embeddings[i]` with `noise[i]` (the first
     output of `generator(embeddings, noise, training=False)`, see the module docstring)."""
-    return _batches(lambda e, z: (generator(e, z, training=False)[0],), embeddings, noise, batch_size)[0]
+    function = inference_function(generator)
+    return _batches(lambda e, z: (function(e, z),), embeddings, noise, batch_size)[0]
 
 
 def sample_image_pairs(generator, embeddings, noise, batch_size: int = BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:

@@ -39,6 +39,7 @@ import numpy as np
 
 from t2ilib.files import write_text_atomically
 from t2ilib.metrics.reconstruction import output_spread
+from t2ilib.models.sampling import inference_function
 from t2ilib.training.agreement import text_ignored
 from t2ilib.training.callbacks import non_finite_logs
 from t2ilib.training.checkpoints import non_finite_variables
@@ -101,7 +102,7 @@ class CollapseGuard(keras.callbacks.Callback):
         self.last_report: dict | None = None
 
     def measure(self) -> dict:
-        images = self.generator(self.embeddings, self.noise, training=False)[0]
+        images = inference_function(self.generator)(self.embeddings, self.noise)  # traced, not layer by layer
         images = (keras.ops.convert_to_numpy(images).astype(np.float64) + 1.0) / 2.0  # [-1, 1] -> [0, 1]
         return collapse_report(images, self.caption_threshold, self.flat_threshold)
 
