@@ -421,7 +421,10 @@ def test_08_evaluation_runs(kernel_name, colab):
 def test_09_dfgan_runs(kernel_name, colab):
     _, notebook = execute("09_dfgan.ipynb", kernel_name, colab, EPOCHS=2, VERBOSE=2, STAGE1_PRESET="tiny",
                                 SETTINGS={"model.family": "dfgan", "model.text_in_seed": True, "train.ema_decay": 0.9,
-                                          "train.agreement_every_epochs": 1},  # tiny has it off
+                                          "train.agreement_every_epochs": 1,  # tiny has it off
+                                          # the quickstart's 300 steps an epoch and XLA compilation
+                                          # would double this test's time; 2 x 40 steps, traced only
+                                          "train.steps_per_epoch": 40, "train.jit_compile": False},
                                 NEW_CAPTIONS=SHAPES_CAPTIONS)
     runs = colab.drive / "runs"
     for name in ("config.json", "history.csv", "metrics.json", "samples/new_captions.png", "samples/dfgan_vs_stage1.png"):

@@ -69,12 +69,16 @@ def test_one_noise_vector_per_embedding_is_required():
 def test_sampling_is_traced_once_per_generator_and_follows_its_weights():
     # Per-epoch grids, fidelity and agreement draw through one traced function per generator: it
     # must read the weights as they are at each call (training changes them), not a copy.
-    from t2ilib.models.sampling import inference_function
+    from t2ilib.models import sampling
 
     generator, _ = generators()["dfgan"]
     embeddings, noise = inputs()
-    before = sample_images(generator, embeddings, noise)
-    assert inference_function(generator) is inference_function(generator)
+    eager = [sample_images(generator, embeddings, noise) for _ in range(sampling.EAGER_CALLS_BEFORE_TRACING)]
+    assert generator not in sampling._INFERENCE  # short uses stay eager: no trace to pay for
+    before = sample_images(generator, embeddings, noise)  # traced from here on
+    assert generator in sampling._INFERENCE
+    np.testing.assert_array_equal(before, eager[0])
+    assert sampling.inference_function(generator) is sampling.inference_function(generator)
     for variable in generator.trainable_variables:
         variable.assign(variable * 0.5 + 0.1)
     after = sample_images(generator, embeddings, noise)

@@ -47,23 +47,34 @@ def _batches(call, embeddings, noise, batch_size: int) -> list[np.ndarray]:
 
 
 _INFERENCE = weakref.WeakKeyDictionary()  # generator -> its traced inference function
+_EAGER_CALLS = weakref.WeakKeyDictionary()  # generator -> calls made eagerly so far
+EAGER_CALLS_BEFORE_TRACING = 20
 
 
 def inference_function(generator):
-    """`generator(embeddings, noise, training=False)[0]` as one traced TensorFlow function, made
-    once per generator and kept while it lives. A generator called eagerly runs layer by layer
-    in Python: on a 2-core CPU the quickstart's per-epoch grid, fidelity, agreement and guard
-    images took ~3 s an epoch that way (benchmarks/RESULTS.md). The function reads the
-    generator's variables as they are at each call, so it follows training (and a weight average)."""
+    """`generator(embeddings, noise, training=False)[0]`, as one traced TensorFlow function once
+    the generator has been asked for images `EAGER_CALLS_BEFORE_TRACING` times (kept while it
+    lives), eagerly before. A generator called eagerly runs layer by layer in Python: 0.90 CPU s
+    per 240 images of the quickstart's DF-GAN against 0.23 traced (benchmarks/RESULTS.md), but a
+    trace costs 1-2 s, which a short run (a test, a one-off `generate`) never earns back; a
+    training run draws its per-epoch grid, fidelity, agreement and guard images ~10 times an
+    epoch, so it switches in its second or third epoch. The traced function reads the
+    generator's variables at each call, so it follows training (and a weight average)."""
     import keras
     import tensorflow as tf
 
+    def eager(embeddings, noise):
+        return generator(embeddings, noise, training=False)[0]
+
     if not isinstance(generator, keras.layers.Layer):  # any other callable (a test's stand-in) as it is
-        return lambda embeddings, noise: generator(embeddings, noise, training=False)[0]
+        return eager
     function = _INFERENCE.get(generator)
     if function is None:
-        function = tf.function(lambda embeddings, noise: generator(embeddings, noise, training=False)[0],
-                               reduce_retracing=True)
+        calls = _EAGER_CALLS.get(generator, 0) + 1
+        _EAGER_CALLS[generator] = calls
+        if calls <= EAGER_CALLS_BEFORE_TRACING:
+            return eager
+        function = tf.function(eager, reduce_retracing=True)
         _INFERENCE[generator] = function
     return function
 
