@@ -402,18 +402,13 @@ class DFGAN(ConditionalGAN):
         no penalty and no input tape.
         """
         discriminator = self.discriminator
-        rows = self.gradient_penalty_rows if self.gradient_penalty_weight else None
-        if rows is None:  # no penalty: every real row joins the one batch
-            penalised_images = penalised_embeddings = None
-            other_real, other_embeddings = real_images, embeddings
-        elif rows == 0:
-            penalised_images, penalised_embeddings = real_images, embeddings
-            other_real, other_embeddings = real_images[:0], embeddings[:0]
-        else:
-            penalised_images, penalised_embeddings = real_images[:rows], embeddings[:rows]
-            other_real, other_embeddings = real_images[rows:], embeddings[rows:]
+        penalised = bool(self.gradient_penalty_weight)
+        # real rows [:split] are penalised, [split:] join the one batch
+        split = (self.gradient_penalty_rows or ops.shape(real_images)[0]) if penalised else 0
+        penalised_images, penalised_embeddings = real_images[:split], embeddings[:split]
+        other_real, other_embeddings = real_images[split:], embeddings[split:]
         penalty = ops.zeros((), "float32")
-        if penalised_images is not None:
+        if penalised:
             with tf.GradientTape(watch_accessed_variables=False) as input_tape:
                 input_tape.watch([penalised_images, penalised_embeddings])
                 penalised_features = discriminator.features(penalised_images)
@@ -431,7 +426,7 @@ class DFGAN(ConditionalGAN):
         joint_logits = discriminator.logits(joint_features, joint_embeddings)
         others, batch = ops.shape(other_real)[0], ops.shape(fake_images)[0]
         real_features, real_logits = joint_features[:others], joint_logits[:others]
-        if penalised_images is not None:
+        if penalised:
             real_features = ops.concatenate([penalised_features, real_features], axis=0)
             real_logits = ops.concatenate([penalised_logits, real_logits], axis=0)
         fake_logits = joint_logits[others:others + batch]
